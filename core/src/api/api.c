@@ -1,0 +1,1383 @@
+/*
+ * api.c -- the public verbs of streamdb.h: argument checks, handles,
+ * transactions, and the translation to the layers below.
+ *
+ * Every entry point checks its handle (open, same process), validates its
+ * arguments before touching anything, and then runs either inside the
+ * calling thread's explicit transaction or in an implicit one-operation
+ * transaction.  A failure after a change began marks an explicit
+ * transaction failed: its commit then rolls back.
+ */
+#include "doc/doc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- errors: one message per thread ---- */
+
+static __thread char tls_msg[1024];
+
+int sdb_err(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_msg, sizeof tls_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void sdb_err_clear(void) { tls_msg[0] = 0; }
+
+STREAMDB_API const char *streamdb_errmsg(const streamdb *db)
+{
+    (void)db;
+    return tls_msg;
+}
+
+STREAMDB_API const char *streamdb_strerror(int code)
+{
+    switch (code) {
+    case STREAMDB_OK: return "success";
+    case STREAMDB_DONE: return "no more results";
+    case STREAMDB_ERR_IO: return "I/O error";
+    case STREAMDB_ERR_NOT_FOUND: return "not found";
+    case STREAMDB_ERR_INVALID: return "invalid argument";
+    case STREAMDB_ERR_INTERNAL: return "internal error";
+    case STREAMDB_ERR_TRANSACTION: return "transaction error";
+    case STREAMDB_ERR_CORRUPT: return "database corrupt";
+    case STREAMDB_ERR_LOCKED: return "database locked by another process";
+    case STREAMDB_ERR_TOO_LARGE: return "document too large";
+    case STREAMDB_ERR_FULL: return "database or disk full";
+    case STREAMDB_ERR_CLOSED: return "handle closed";
+    case STREAMDB_ERR_NOMEM: return "out of memory";
+    case STREAMDB_ERR_BUSY: return "busy: streams, cursors or snapshots still open";
+    case STREAMDB_ERR_READONLY: return "read-only";
+    case STREAMDB_ERR_INCOMPATIBLE: return "incompatible database file";
+    case STREAMDB_ERR_NOT_A_DB: return "not a StreamDb database";
+    case STREAMDB_ERR_FATAL: return "handle unusable after a failed write; reopen";
+    case STREAMDB_ERR_CRYPTO: return "decryption or authentication failed";
+    case STREAMDB_ERR_UNSUPPORTED: return "not supported by this build";
+    case STREAMDB_ERR_EXISTS: return "already exists";
+    case STREAMDB_ERR_CANCELLED: return "cancelled";
+    default: return "unknown error code";
+    }
+}
+
+STREAMDB_API const char *streamdb_version(void) { return STREAMDB_VERSION_STRING; }
+
+/* ---- fork detection without a system call per call ---- */
+
+static atomic_uint fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void on_fork_child(void) { atomic_fetch_add(&fork_gen, 1); }
+static void fork_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+/* ---- handles ---- */
+
+struct streamdb {
+    sdb_env *env;
+    streamdb *parent;        /* for a snapshot: the handle it came from */
+    sdb_view snap;           /* a snapshot's registered view */
+    unsigned gen;
+    int closed;
+};
+
+struct streamdb_writer {
+    streamdb *db;
+    sdb_wtxn *w;
+    int implicit;
+    sdb_docw d;
+    char *path;
+    size_t plen;
+};
+
+struct streamdb_stream {
+    streamdb *db;
+    sdb_view view;
+    sdb_vrec rec;
+    uint64_t pos;
+    uint8_t *cbuf;           /* the last chunk read */
+    int64_t cidx;
+    uint32_t clen;
+};
+
+struct streamdb_cursor {
+    streamdb *db;
+    sdb_view view;
+    sdb_cursor_bt bt;
+    char *prefix;
+    size_t plen;
+    int list;
+    int started;
+    int done;
+    char out[STREAMDB_MAX_PATH + 2];
+    uint8_t seek[STREAMDB_MAX_PATH + 2];
+};
+
+static int check_db(const streamdb *db)
+{
+    if (!db)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL database handle");
+    if (db->closed)
+        return sdb_err(STREAMDB_ERR_CLOSED, "the database handle is closed");
+    if (db->gen != atomic_load_explicit(&fork_gen, memory_order_relaxed))
+        return sdb_err(STREAMDB_ERR_CLOSED, "the handle was opened by the parent process "
+                       "before fork(); open the database again in the child");
+    return 0;
+}
+
+static int check_writable(const streamdb *db)
+{
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    if (db->parent)
+        return sdb_err(STREAMDB_ERR_READONLY, "a snapshot is read-only");
+    if (db->env->readonly)
+        return sdb_err(STREAMDB_ERR_READONLY, "the database was opened read-only");
+    if (atomic_load(&db->env->fatal))
+        return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
+    return 0;
+}
+
+/* Paths: UTF-8, leading '/', no NUL, no empty segment, bounded length. */
+static int check_path(const sdb_env *env, const char *p, size_t n)
+{
+    if (!p)
+        return sdb_err(STREAMDB_ERR_INVALID, "path is NULL");
+    if (n == 0)
+        return sdb_err(STREAMDB_ERR_INVALID, "path is empty");
+    if (p[0] != '/')
+        return sdb_err(STREAMDB_ERR_INVALID, "path '%.*s' does not begin with '/'",
+                       (int)(n > 100 ? 100 : n), p);
+    size_t max = env ? env->max_path : STREAMDB_MAX_PATH;
+    if (n > max)
+        return sdb_err(STREAMDB_ERR_INVALID, "path of %zu bytes is longer than %zu", n, max);
+    const uint8_t *s = (const uint8_t *)p;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        if (c == 0)
+            return sdb_err(STREAMDB_ERR_INVALID, "path contains a NUL byte at offset %zu", i);
+        if (c == '/' && (i + 1 == n || s[i + 1] == '/'))
+            return sdb_err(STREAMDB_ERR_INVALID, "path has an empty segment at offset %zu%s", i,
+                           i + 1 == n ? " (trailing '/')" : " ('//')");
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+        if (c >= 0xF5)
+            len = 0;
+        if (!len || i + len > n)
+            return sdb_err(STREAMDB_ERR_INVALID, "path is not valid UTF-8 at offset %zu", i);
+        uint32_t cp = c & (0xFF >> (len + 1));
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return sdb_err(STREAMDB_ERR_INVALID, "path is not valid UTF-8 at offset %zu", i);
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return sdb_err(STREAMDB_ERR_INVALID, "path is not valid UTF-8 at offset %zu", i);
+        i += len;
+    }
+    return 0;
+}
+
+static int check_prefix(const char *p, size_t n)
+{
+    if (!p && n)
+        return sdb_err(STREAMDB_ERR_INVALID, "prefix is NULL");
+    if (n > STREAMDB_MAX_PATH)
+        return sdb_err(STREAMDB_ERR_INVALID, "prefix of %zu bytes is too long", n);
+    if (n && memchr(p, 0, n))
+        return sdb_err(STREAMDB_ERR_INVALID, "prefix contains a NUL byte");
+    return 0;
+}
+
+/* ---- config ---- */
+
+STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->page_size = 0;   /* 8192 for new files; an existing file's own */
+    cfg->page_cache_size = 2048;
+    cfg->max_db_size = 8ull << 40;
+    cfg->max_document_size = 256ull << 20;
+    cfg->versions_to_keep = 2;
+    cfg->use_mmap = 1;
+    cfg->create = 1;
+    cfg->file_mode = 0600;
+    cfg->wal_autocheckpoint = 16ull << 20;
+    cfg->sync_commits = 1;
+}
+
+STREAMDB_API streamdb_config *streamdb_config_new(void)
+{
+    streamdb_config *c = malloc(sizeof *c);
+    if (c)
+        streamdb_config_init(c);
+    return c;
+}
+
+STREAMDB_API void streamdb_config_free(streamdb_config *cfg)
+{
+    if (cfg) {
+        explicit_bzero(cfg, sizeof *cfg);
+        free(cfg);
+    }
+}
+
+STREAMDB_API int streamdb_config_set(streamdb_config *c, const char *name, uint64_t v)
+{
+    if (!c || !name)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL config or name");
+#define U32(f) if (!strcmp(name, #f)) { if (v > UINT32_MAX) return sdb_err(STREAMDB_ERR_INVALID, #f " out of range"); c->f = (uint32_t)v; return 0; }
+#define U64(f) if (!strcmp(name, #f)) { c->f = v; return 0; }
+#define BOOL(f) if (!strcmp(name, #f)) { c->f = v != 0; return 0; }
+    U32(page_size) U32(page_cache_size) U64(max_db_size) U64(max_document_size)
+    U32(versions_to_keep) BOOL(use_mmap) BOOL(quick_mode) BOOL(read_only) BOOL(create)
+    BOOL(use_compression) U32(file_mode) U64(wal_autocheckpoint) BOOL(sync_commits)
+#undef U32
+#undef U64
+#undef BOOL
+    return sdb_err(STREAMDB_ERR_INVALID, "unknown configuration setting '%s'", name);
+}
+
+STREAMDB_API int streamdb_config_set_key(streamdb_config *c, const void *key, size_t n)
+{
+    if (!c || (!key && n))
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL config or key");
+    if (n != 32)
+        return sdb_err(STREAMDB_ERR_INVALID, "encryption key must be 32 bytes, not %zu", n);
+    memcpy(c->encryption_key, key, 32);
+    c->has_encryption_key = 1;
+    return 0;
+}
+
+STREAMDB_API int streamdb_config_set_log(streamdb_config *c, streamdb_log_fn fn, void *ctx)
+{
+    if (!c)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL config");
+    c->log_fn = fn;
+    c->log_ctx = ctx;
+    return 0;
+}
+
+STREAMDB_API int streamdb_config_set_vfs(streamdb_config *c, const streamdb_vfs *vfs)
+{
+    if (!c)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL config");
+    c->vfs = vfs;
+    return 0;
+}
+
+/* ---- open / close ---- */
+
+STREAMDB_API int streamdb_open(const char *path, const streamdb_config *cfg, streamdb **out)
+{
+    pthread_once(&fork_once, fork_init);
+    if (!out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *out = NULL;
+    if (!path || !*path)
+        return sdb_err(STREAMDB_ERR_INVALID, "empty database file name");
+    streamdb *db = calloc(1, sizeof *db);
+    if (!db)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    int rc = sdb_env_open(path, cfg, &db->env);
+    if (rc) {
+        free(db);
+        return rc;
+    }
+    db->gen = atomic_load(&fork_gen);
+    *out = db;
+    return 0;
+}
+
+STREAMDB_API int streamdb_close(streamdb *db)
+{
+    if (!db)
+        return 0;
+    if (db->closed)
+        return sdb_err(STREAMDB_ERR_CLOSED, "the database handle is already closed");
+    if (db->parent) {
+        sdb_view_end(db->env, &db->snap);
+        atomic_fetch_sub(&db->env->children, 1);
+        db->closed = 1;
+        free(db);
+        return 0;
+    }
+    sdb_env *env = db->env;
+    if (db->gen != atomic_load(&fork_gen)) {
+        /* a forked child: release memory only; the parent owns the files */
+        db->closed = 1;
+        free(db);
+        return 0;
+    }
+    if (atomic_load(&env->children))
+        return sdb_err(STREAMDB_ERR_BUSY, "%d streams, cursors, writers or snapshots are still "
+                       "open", atomic_load(&env->children));
+    if (env->txn) {
+        if (!pthread_equal(env->owner, pthread_self()))
+            return sdb_err(STREAMDB_ERR_BUSY, "another thread has a transaction open");
+        sdb_wtxn *w = env->txn;
+        env->txn = NULL;
+        sdb_wtxn_abort(env, w);
+    }
+    int rc = sdb_env_close(env);
+    db->closed = 1;
+    free(db);
+    return rc;
+}
+
+STREAMDB_API uint32_t streamdb_page_size(const streamdb *db)
+{
+    return check_db(db) ? 0 : db->env->psize;
+}
+
+STREAMDB_API size_t streamdb_max_path_len(const streamdb *db)
+{
+    return check_db(db) ? 0 : db->env->max_path;
+}
+
+/* ---- transactions ---- */
+
+static int owns_txn(const sdb_env *env)
+{
+    return env->txn && pthread_equal(env->owner, pthread_self());
+}
+
+/* The write transaction for one operation: the caller's own, or a new
+ * implicit one. */
+static int op_begin(streamdb *db, sdb_wtxn **w, int *implicit)
+{
+    sdb_env *env = db->env;
+    if (owns_txn(env)) {
+        *w = env->txn;
+        *implicit = 0;
+        return 0;
+    }
+    *implicit = 1;
+    return sdb_wtxn_begin(env, w);
+}
+
+static void maybe_checkpoint(sdb_env *env)
+{
+    pthread_mutex_lock(&env->mu);
+    uint64_t bytes = (uint64_t)env->nframes * (SDB_FRAME_HDR + env->psize);
+    pthread_mutex_unlock(&env->mu);
+    if (bytes < env->cfg.wal_autocheckpoint)
+        return;
+    if (pthread_mutex_trylock(&env->wlock))
+        return;
+    if (!env->txn) {
+        char saved[sizeof tls_msg];
+        memcpy(saved, tls_msg, sizeof saved);
+        if (sdb_checkpoint(env, 0))
+            sdb_log(env, STREAMDB_LOG_ERROR, "automatic checkpoint failed: %s", tls_msg);
+        memcpy(tls_msg, saved, sizeof saved);
+    }
+    pthread_mutex_unlock(&env->wlock);
+}
+
+static int op_end(streamdb *db, sdb_wtxn *w, int implicit, int rc)
+{
+    if (!implicit) {
+        /* errors before any change leave the transaction usable */
+        return rc;
+    }
+    if (rc) {
+        sdb_wtxn_abort(db->env, w);
+        return rc;
+    }
+    rc = sdb_wtxn_commit(db->env, w);
+    if (!rc)
+        maybe_checkpoint(db->env);
+    return rc;
+}
+
+STREAMDB_API int streamdb_begin_transaction(streamdb *db)
+{
+    int rc = check_writable(db);
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    if (owns_txn(env))
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "a transaction is already open on this thread");
+    sdb_wtxn *w;
+    rc = sdb_wtxn_begin(env, &w);
+    if (rc)
+        return rc;
+    env->owner = pthread_self();
+    env->txn = w;
+    return 0;
+}
+
+STREAMDB_API int streamdb_commit_transaction(streamdb *db)
+{
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    if (!owns_txn(env))
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "no transaction is open on this thread");
+    sdb_wtxn *w = env->txn;
+    env->txn = NULL;
+    rc = sdb_wtxn_commit(env, w);
+    if (!rc)
+        maybe_checkpoint(env);
+    return rc;
+}
+
+STREAMDB_API int streamdb_rollback_transaction(streamdb *db)
+{
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    if (!owns_txn(env))
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "no transaction is open on this thread");
+    sdb_wtxn *w = env->txn;
+    env->txn = NULL;
+    sdb_wtxn_abort(env, w);
+    return 0;
+}
+
+/* ---- read views ---- */
+
+/* The view one read runs against: the snapshot's, the caller's own
+ * transaction (reads see its writes), or a fresh registered one. */
+typedef struct rview {
+    const sdb_view *v;
+    sdb_view own;
+    int registered;
+} rview;
+
+static void rv_begin(streamdb *db, rview *r, int allow_txn)
+{
+    r->registered = 0;
+    if (db->parent) {
+        r->v = &db->snap;
+    } else if (allow_txn && owns_txn(db->env)) {
+        r->v = &db->env->txn->view;
+    } else {
+        sdb_view_begin(db->env, &r->own);
+        r->v = &r->own;
+        r->registered = 1;
+    }
+}
+
+static void rv_end(streamdb *db, rview *r)
+{
+    if (r->registered)
+        sdb_view_end(db->env, &r->own);
+}
+
+/* ---- writing ---- */
+
+STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t plen,
+                                       streamdb_writer **out)
+{
+    if (!out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *out = NULL;
+    int rc = check_writable(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (rc)
+        return rc;
+    streamdb_writer *wr = calloc(1, sizeof *wr);
+    if (!wr || !(wr->path = malloc(plen + 1))) {
+        free(wr);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    memcpy(wr->path, path, plen);
+    wr->path[plen] = 0;
+    wr->plen = plen;
+    wr->db = db;
+    wr->d.max_size = db->env->cfg.max_document_size;
+    rc = op_begin(db, &wr->w, &wr->implicit);
+    if (rc) {
+        free(wr->path);
+        free(wr);
+        return rc;
+    }
+    atomic_fetch_add(&db->env->children, 1);
+    *out = wr;
+    return 0;
+}
+
+STREAMDB_API int streamdb_writer_write(streamdb_writer *wr, const void *data, size_t len)
+{
+    if (!wr)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL writer");
+    if (!data && len)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL data");
+    int rc = check_db(wr->db);
+    if (rc)
+        return rc;
+    if (!wr->implicit && wr->db->env->txn != wr->w)
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "the writer's transaction has ended");
+    if (!len)
+        return 0;
+    rc = sdb_docw_write(wr->db->env, wr->w, &wr->d, data, len);
+    if (rc && rc != STREAMDB_ERR_TOO_LARGE)
+        wr->w->failed = 1;
+    return rc;
+}
+
+static void writer_free(streamdb_writer *wr)
+{
+    atomic_fetch_sub(&wr->db->env->children, 1);
+    sdb_docw_free(&wr->d);
+    free(wr->path);
+    free(wr);
+}
+
+STREAMDB_API int streamdb_writer_commit(streamdb_writer *wr, uint8_t *id_out)
+{
+    if (!wr)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL writer");
+    streamdb *db = wr->db;
+    int rc = check_db(db);
+    if (!rc && !wr->implicit && db->env->txn != wr->w)
+        rc = sdb_err(STREAMDB_ERR_TRANSACTION, "the writer's transaction has ended");
+    if (rc) {
+        if (wr->implicit && !db->closed)
+            sdb_wtxn_abort(db->env, wr->w);
+        writer_free(wr);
+        return rc;
+    }
+    rc = sdb_docw_commit(db->env, wr->w, &wr->d, wr->path, wr->plen, id_out);
+    if (rc && !wr->implicit)
+        wr->w->failed = 1;
+    rc = op_end(db, wr->w, wr->implicit, rc);
+    writer_free(wr);
+    return rc;
+}
+
+STREAMDB_API void streamdb_writer_abort(streamdb_writer *wr)
+{
+    if (!wr)
+        return;
+    if (wr->implicit && !wr->db->closed)
+        sdb_wtxn_abort(wr->db->env, wr->w);
+    else if (!wr->implicit && wr->d.nchunks)
+        wr->w->failed = 1;  /* pages were taken inside the caller's transaction */
+    writer_free(wr);
+}
+
+STREAMDB_API int streamdb_write_document_n(streamdb *db, const char *path, size_t plen,
+                                           const void *data, size_t len, uint8_t *id_out)
+{
+    int rc = check_writable(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (rc)
+        return rc;
+    if (!data && len)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL data with length %zu", len);
+    if (len > db->env->cfg.max_document_size)
+        return sdb_err(STREAMDB_ERR_TOO_LARGE, "document of %zu bytes exceeds max_document_size "
+                       "(%llu)", len, (unsigned long long)db->env->cfg.max_document_size);
+    streamdb_writer *wr;
+    rc = streamdb_writer_begin(db, path, plen, &wr);
+    if (rc)
+        return rc;
+    rc = streamdb_writer_write(wr, data, len);
+    if (rc) {
+        streamdb_writer_abort(wr);
+        return rc;
+    }
+    return streamdb_writer_commit(wr, id_out);
+}
+
+STREAMDB_API int streamdb_write_document(streamdb *db, const char *path, const void *data,
+                                         size_t len, uint8_t *id_out)
+{
+    return streamdb_write_document_n(db, path, path ? strlen(path) : 0, data, len, id_out);
+}
+
+/* ---- reading ---- */
+
+static int lookup(streamdb *db, const sdb_view *v, const char *path, size_t plen, int64_t version,
+                  sdb_vrec *rec)
+{
+    uint8_t id[16];
+    int rc = sdb_doc_by_path(db->env, v, path, plen, id);
+    if (!rc)
+        rc = sdb_doc_version(db->env, v, id, version, rec);
+    if (rc == STREAMDB_ERR_NOT_FOUND && version)
+        return sdb_err(rc, "'%.*s' has no version %lld", (int)(plen > 200 ? 200 : plen), path,
+                       (long long)version);
+    return rc;
+}
+
+static int read_whole(streamdb *db, const sdb_view *v, sdb_vrec *rec, void **data_out, size_t *len_out)
+{
+    if (rec->size > SIZE_MAX - 1)
+        return sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
+    uint8_t *buf = malloc(rec->size ? (size_t)rec->size : 1);
+    if (!buf)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory for a %llu-byte document",
+                       (unsigned long long)rec->size);
+    size_t n;
+    int rc = sdb_doc_read(db->env, v, rec, 0, buf, (size_t)rec->size, &n, 1);
+    if (!rc && n != rec->size)
+        rc = sdb_err(STREAMDB_ERR_CORRUPT, "document shorter than its record");
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *data_out = buf;
+    *len_out = n;
+    return 0;
+}
+
+STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t plen, int64_t version,
+                                void **data_out, size_t *len_out)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && (!data_out || !len_out))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    *data_out = NULL;
+    *len_out = 0;
+    sdb_vrec *rec = malloc(sizeof *rec);
+    if (!rec)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = lookup(db, r.v, path, plen, version, rec);
+    if (!rc)
+        rc = read_whole(db, r.v, rec, data_out, len_out);
+    rv_end(db, &r);
+    free(rec);
+    return rc;
+}
+
+STREAMDB_API int streamdb_get(streamdb *db, const char *path, int64_t version, void **data_out,
+                              size_t *len_out)
+{
+    return streamdb_get_n(db, path, path ? strlen(path) : 0, version, data_out, len_out);
+}
+
+STREAMDB_API int streamdb_get_by_id(streamdb *db, const uint8_t *id, int64_t version,
+                                    void **data_out, size_t *len_out)
+{
+    int rc = check_db(db);
+    if (!rc && (!id || !data_out || !len_out))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL argument");
+    if (rc)
+        return rc;
+    sdb_vrec *rec = malloc(sizeof *rec);
+    if (!rec)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = sdb_doc_version(db->env, r.v, id, version, rec);
+    if (!rc)
+        rc = read_whole(db, r.v, rec, data_out, len_out);
+    rv_end(db, &r);
+    free(rec);
+    return rc;
+}
+
+STREAMDB_API void streamdb_free(void *p) { free(p); }
+
+STREAMDB_API int streamdb_read_n(streamdb *db, const char *path, size_t plen, int64_t version,
+                                 uint64_t offset, void *buf, size_t len, size_t *nread)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && ((!buf && len) || !nread))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL buffer");
+    if (rc)
+        return rc;
+    *nread = 0;
+    sdb_vrec *rec = malloc(sizeof *rec);
+    if (!rec)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = lookup(db, r.v, path, plen, version, rec);
+    if (!rc)
+        rc = sdb_doc_read(db->env, r.v, rec, offset, buf, len, nread, 1);
+    rv_end(db, &r);
+    free(rec);
+    return rc;
+}
+
+STREAMDB_API int streamdb_read(streamdb *db, const char *path, int64_t version, uint64_t offset,
+                               void *buf, size_t len, size_t *nread)
+{
+    return streamdb_read_n(db, path, path ? strlen(path) : 0, version, offset, buf, len, nread);
+}
+
+/* ---- streams ---- */
+
+STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t plen, int64_t version,
+                                      streamdb_stream **out)
+{
+    if (!out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *out = NULL;
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (rc)
+        return rc;
+    streamdb_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    s->db = db;
+    s->cidx = -1;
+    /* a stream registers its own view, so it reads its version to the end
+     * even if the document is overwritten or deleted meanwhile */
+    if (db->parent) {
+        s->view = db->snap;
+        s->view.registered = 0;
+        s->view.prev = s->view.next = NULL;
+    } else {
+        sdb_view_begin(db->env, &s->view);
+    }
+    rc = lookup(db, &s->view, path, plen, version, &s->rec);
+    if (rc) {
+        sdb_view_end(db->env, &s->view);
+        free(s);
+        return rc;
+    }
+    atomic_fetch_add(&db->env->children, 1);
+    *out = s;
+    return 0;
+}
+
+static int check_stream(streamdb_stream *s)
+{
+    if (!s)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL stream");
+    return check_db(s->db);
+}
+
+STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len, size_t *nread)
+{
+    int rc = check_stream(s);
+    if (!rc && ((!buf && len) || !nread))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL buffer");
+    if (rc)
+        return rc;
+    *nread = 0;
+    sdb_env *env = s->db->env;
+    const sdb_vrec *rec = &s->rec;
+    if (s->pos >= rec->size || !len)
+        return 0;
+    if (len > rec->size - s->pos)
+        len = (size_t)(rec->size - s->pos);
+    if (rec->flags & SDB_V_INLINE) {
+        memcpy(buf, rec->inl + s->pos, len);
+        s->pos += len;
+        *nread = len;
+        return 0;
+    }
+    uint8_t *out = buf;
+    size_t done = 0;
+    while (done < len) {
+        uint32_t ci = (uint32_t)(s->pos / SDB_CHUNK), co = (uint32_t)(s->pos % SDB_CHUNK);
+        if ((int64_t)ci != s->cidx) {
+            uint32_t full = ci + 1 == rec->nchunks ? (uint32_t)(rec->size - (uint64_t)ci * SDB_CHUNK) : SDB_CHUNK;
+            const uint8_t *ptr;
+            uint32_t clen;
+            if (co == 0 && len - done >= full) {
+                /* a whole chunk: straight into the caller's buffer */
+                rc = sdb_doc_read_chunk(env, &s->view, rec, ci, out + done, &ptr, &clen, 1);
+                if (rc)
+                    break;
+                if (ptr != out + done)
+                    memcpy(out + done, ptr, clen);
+                done += clen;
+                s->pos += clen;
+                continue;
+            }
+            if (!s->cbuf && !(s->cbuf = malloc(SDB_CHUNK))) {
+                rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+                break;
+            }
+            s->cidx = -1;
+            rc = sdb_doc_read_chunk(env, &s->view, rec, ci, s->cbuf, &ptr, &clen, 1);
+            if (rc)
+                break;
+            if (ptr != s->cbuf)
+                memcpy(s->cbuf, ptr, clen);
+            s->cidx = ci;
+            s->clen = clen;
+        }
+        size_t n = s->clen - co < len - done ? s->clen - co : len - done;
+        memcpy(out + done, s->cbuf + co, n);
+        done += n;
+        s->pos += n;
+    }
+    *nread = done;
+    return rc;
+}
+
+STREAMDB_API int streamdb_stream_seek(streamdb_stream *s, int64_t offset, int whence, uint64_t *pos_out)
+{
+    int rc = check_stream(s);
+    if (rc)
+        return rc;
+    int64_t base = whence == 0 ? 0 : whence == 1 ? (int64_t)s->pos : whence == 2 ? (int64_t)s->rec.size : -1;
+    if (base < 0)
+        return sdb_err(STREAMDB_ERR_INVALID, "whence %d is not 0, 1 or 2", whence);
+    if ((offset < 0 && base + offset < 0) || (offset > 0 && base > INT64_MAX - offset))
+        return sdb_err(STREAMDB_ERR_INVALID, "seek to a negative or overflowing position");
+    s->pos = (uint64_t)(base + offset);
+    if (pos_out)
+        *pos_out = s->pos;
+    return 0;
+}
+
+STREAMDB_API int streamdb_stream_tell(streamdb_stream *s, uint64_t *pos_out)
+{
+    int rc = check_stream(s);
+    if (!rc && !pos_out)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (!rc)
+        *pos_out = s->pos;
+    return rc;
+}
+
+STREAMDB_API int streamdb_stream_size(streamdb_stream *s, uint64_t *size_out)
+{
+    int rc = check_stream(s);
+    if (!rc && !size_out)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (!rc)
+        *size_out = s->rec.size;
+    return rc;
+}
+
+STREAMDB_API void streamdb_stream_close(streamdb_stream *s)
+{
+    if (!s)
+        return;
+    if (!s->db->closed) {
+        sdb_view_end(s->db->env, &s->view);
+        atomic_fetch_sub(&s->db->env->children, 1);
+    }
+    free(s->cbuf);
+    free(s);
+}
+
+/* ---- metadata ---- */
+
+STREAMDB_API int streamdb_stat(streamdb *db, const char *path, size_t plen, int64_t version,
+                               streamdb_doc_info *info)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && !info)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    sdb_vrec *rec = malloc(sizeof *rec);
+    if (!rec)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = lookup(db, r.v, path, plen, version, rec);
+    rv_end(db, &r);
+    if (!rc) {
+        memset(info, 0, sizeof *info);
+        memcpy(info->id, rec->id, 16);
+        info->version = rec->version;
+        info->size = rec->size;
+        info->stored_size = rec->stored;
+        info->crc32c = rec->crc;
+        info->created_ns = rec->created;
+        info->modified_ns = rec->modified;
+        info->flags = (rec->flags & SDB_V_INLINE) ? STREAMDB_DOC_INLINE : 0;
+    }
+    free(rec);
+    return rc;
+}
+
+STREAMDB_API int streamdb_versions(streamdb *db, const char *path, size_t plen,
+                                   uint64_t **versions_out, size_t *count_out)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && (!versions_out || !count_out))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    rview r;
+    rv_begin(db, &r, 1);
+    uint8_t id[16];
+    rc = sdb_doc_by_path(db->env, r.v, path, plen, id);
+    if (!rc)
+        rc = sdb_doc_versions(db->env, r.v, id, versions_out, count_out);
+    rv_end(db, &r);
+    return rc;
+}
+
+/* ---- search ---- */
+
+static int cursor_open(streamdb *db, const char *prefix, size_t plen, int list, streamdb_cursor **out)
+{
+    if (!out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *out = NULL;
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_prefix(prefix, plen);
+    if (rc)
+        return rc;
+    streamdb_cursor *c = calloc(1, sizeof *c);
+    if (!c || !(c->prefix = malloc(plen + 1))) {
+        free(c);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    if (plen)
+        memcpy(c->prefix, prefix, plen);
+    c->plen = plen;
+    c->list = list;
+    c->db = db;
+    if (db->parent) {
+        c->view = db->snap;
+        c->view.registered = 0;
+    } else {
+        sdb_view_begin(db->env, &c->view);
+    }
+    atomic_fetch_add(&db->env->children, 1);
+    *out = c;
+    return 0;
+}
+
+STREAMDB_API int streamdb_search_open(streamdb *db, const char *prefix, size_t plen, streamdb_cursor **out)
+{
+    return cursor_open(db, prefix, plen, 0, out);
+}
+
+STREAMDB_API int streamdb_list_open(streamdb *db, const char *prefix, size_t plen, streamdb_cursor **out)
+{
+    return cursor_open(db, prefix, plen, 1, out);
+}
+
+STREAMDB_API int streamdb_cursor_next(streamdb_cursor *c, const char **path, size_t *path_len)
+{
+    if (!c || !path || !path_len)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL argument");
+    int rc = check_db(c->db);
+    if (rc)
+        return rc;
+    if (c->done)
+        return STREAMDB_DONE;
+    sdb_env *env = c->db->env;
+    if (!c->started) {
+        c->started = 1;
+        rc = sdb_bt_seek(&c->bt, env, &c->view, c->view.meta.path_root, (const uint8_t *)c->prefix, c->plen);
+    } else if (c->list && c->seek[0]) {
+        /* skip the rest of the directory just returned */
+        size_t sl = strlen((const char *)c->seek);
+        sdb_bt_close(&c->bt);
+        rc = sdb_bt_seek(&c->bt, env, &c->view, c->view.meta.path_root, c->seek, sl);
+        c->seek[0] = 0;
+    } else {
+        rc = sdb_bt_next(&c->bt);
+    }
+    if (rc == 0 && (c->bt.klen < c->plen || memcmp(c->bt.key, c->prefix, c->plen)))
+        rc = STREAMDB_DONE;
+    if (rc) {
+        c->done = 1;
+        sdb_bt_close(&c->bt);
+        return rc;
+    }
+    size_t kl = c->bt.klen;
+    memcpy(c->out, c->bt.key, kl);
+    c->out[kl] = 0;
+    if (c->list) {
+        /* the child is the rest up to its first '/' (a leading '/' belongs to it) */
+        size_t start = c->plen;
+        if (start < kl && c->out[start] == '/')
+            start++;
+        const char *slash = memchr(c->out + start, '/', kl - start);
+        if (slash) {
+            size_t dl = (size_t)(slash - c->out) + 1;   /* keep the '/' */
+            c->out[dl] = 0;
+            kl = dl;
+            /* next key after every "dir/..." is "dir0" ('0' follows '/') */
+            memcpy(c->seek, c->out, dl);
+            c->seek[dl - 1] = '/' + 1;
+            c->seek[dl] = 0;
+        }
+    }
+    *path = c->out;
+    *path_len = kl;
+    return 0;
+}
+
+STREAMDB_API void streamdb_cursor_close(streamdb_cursor *c)
+{
+    if (!c)
+        return;
+    if (!c->db->closed) {
+        sdb_bt_close(&c->bt);
+        sdb_view_end(c->db->env, &c->view);
+        atomic_fetch_sub(&c->db->env->children, 1);
+    }
+    free(c->prefix);
+    free(c);
+}
+
+STREAMDB_API void streamdb_free_paths(char **paths, size_t count)
+{
+    if (!paths)
+        return;
+    for (size_t i = 0; i < count; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+static int collect(streamdb_cursor *c, char ***out, size_t *count)
+{
+    char **arr = NULL;
+    size_t n = 0, cap = 0;
+    const char *p;
+    size_t pl;
+    int rc;
+    while ((rc = streamdb_cursor_next(c, &p, &pl)) == 0) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **na = realloc(arr, cap * sizeof *na);
+            if (!na) {
+                rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+                break;
+            }
+            arr = na;
+        }
+        if (!(arr[n] = malloc(pl + 1))) {
+            rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(arr[n], p, pl + 1);
+        n++;
+    }
+    streamdb_cursor_close(c);
+    if (rc != STREAMDB_DONE) {
+        streamdb_free_paths(arr, n);
+        return rc;
+    }
+    *out = arr;
+    *count = n;
+    return 0;
+}
+
+STREAMDB_API int streamdb_search_n(streamdb *db, const char *prefix, size_t plen, char ***paths_out,
+                                   size_t *count_out)
+{
+    if (!paths_out || !count_out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *paths_out = NULL;
+    *count_out = 0;
+    streamdb_cursor *c;
+    int rc = streamdb_search_open(db, prefix, plen, &c);
+    return rc ? rc : collect(c, paths_out, count_out);
+}
+
+STREAMDB_API int streamdb_search(streamdb *db, const char *prefix, char ***paths_out, size_t *count_out)
+{
+    return streamdb_search_n(db, prefix, prefix ? strlen(prefix) : 0, paths_out, count_out);
+}
+
+STREAMDB_API int streamdb_list(streamdb *db, const char *prefix, size_t plen, char ***paths_out,
+                               size_t *count_out)
+{
+    if (!paths_out || !count_out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *paths_out = NULL;
+    *count_out = 0;
+    streamdb_cursor *c;
+    int rc = streamdb_list_open(db, prefix, plen, &c);
+    return rc ? rc : collect(c, paths_out, count_out);
+}
+
+STREAMDB_API int streamdb_count(streamdb *db, uint64_t *count_out)
+{
+    int rc = check_db(db);
+    if (!rc && !count_out)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    rview r;
+    rv_begin(db, &r, 1);
+    *count_out = r.v->meta.doc_count;
+    rv_end(db, &r);
+    return 0;
+}
+
+/* ---- ids and paths ---- */
+
+STREAMDB_API int streamdb_get_id_by_path(streamdb *db, const char *path, size_t plen, uint8_t *id_out)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && !id_out)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = sdb_doc_by_path(db->env, r.v, path, plen, id_out);
+    rv_end(db, &r);
+    return rc;
+}
+
+STREAMDB_API int streamdb_bind_to_path(streamdb *db, const uint8_t *id, const char *path, size_t plen)
+{
+    int rc = check_writable(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && !id)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL id");
+    if (rc)
+        return rc;
+    sdb_wtxn *w;
+    int implicit;
+    rc = op_begin(db, &w, &implicit);
+    if (rc)
+        return rc;
+    return op_end(db, w, implicit, sdb_doc_bind(db->env, w, id, path, plen));
+}
+
+STREAMDB_API int streamdb_unbind_path(streamdb *db, const uint8_t *id, const char *path, size_t plen)
+{
+    int rc = check_writable(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && !id)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL id");
+    if (rc)
+        return rc;
+    sdb_wtxn *w;
+    int implicit;
+    rc = op_begin(db, &w, &implicit);
+    if (rc)
+        return rc;
+    return op_end(db, w, implicit, sdb_doc_unbind(db->env, w, id, path, plen));
+}
+
+STREAMDB_API int streamdb_list_paths(streamdb *db, const uint8_t *id, char ***paths_out, size_t *count_out)
+{
+    int rc = check_db(db);
+    if (!rc && (!id || !paths_out || !count_out))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL argument");
+    if (rc)
+        return rc;
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = sdb_doc_paths(db->env, r.v, id, paths_out, count_out);
+    if (!rc && !*count_out) {
+        free(*paths_out);
+        *paths_out = NULL;
+        rc = sdb_err(STREAMDB_ERR_NOT_FOUND, "no document with that id");
+    }
+    rv_end(db, &r);
+    return rc;
+}
+
+STREAMDB_API int streamdb_delete_n(streamdb *db, const char *path, size_t plen)
+{
+    int rc = check_writable(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (rc)
+        return rc;
+    sdb_wtxn *w;
+    int implicit;
+    rc = op_begin(db, &w, &implicit);
+    if (rc)
+        return rc;
+    uint8_t id[16];
+    rc = sdb_doc_by_path(db->env, &w->view, path, plen, id);
+    if (!rc)
+        rc = sdb_doc_unbind(db->env, w, id, path, plen);
+    return op_end(db, w, implicit, rc);
+}
+
+STREAMDB_API int streamdb_delete(streamdb *db, const char *path)
+{
+    return streamdb_delete_n(db, path, path ? strlen(path) : 0);
+}
+
+STREAMDB_API int streamdb_delete_by_id(streamdb *db, const uint8_t *id)
+{
+    int rc = check_writable(db);
+    if (!rc && !id)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL id");
+    if (rc)
+        return rc;
+    sdb_wtxn *w;
+    int implicit;
+    rc = op_begin(db, &w, &implicit);
+    if (rc)
+        return rc;
+    return op_end(db, w, implicit, sdb_doc_delete_id(db->env, w, id));
+}
+
+/* ---- snapshots and maintenance ---- */
+
+STREAMDB_API int streamdb_snapshot(streamdb *db, streamdb **snap_out)
+{
+    if (!snap_out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *snap_out = NULL;
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    streamdb *s = calloc(1, sizeof *s);
+    if (!s)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    s->env = db->env;
+    s->parent = db->parent ? db->parent : db;
+    s->gen = db->gen;
+    if (db->parent) {
+        s->snap = db->snap;
+        s->snap.registered = 0;
+        sdb_view_begin(db->env, &s->snap);   /* register, then restore the older state */
+        pthread_mutex_lock(&db->env->mu);
+        s->snap.meta = db->snap.meta;
+        s->snap.mark = db->snap.mark;
+        pthread_mutex_unlock(&db->env->mu);
+    } else {
+        sdb_view_begin(db->env, &s->snap);
+    }
+    atomic_fetch_add(&db->env->children, 1);
+    *snap_out = s;
+    return 0;
+}
+
+STREAMDB_API int streamdb_snapshot_close(streamdb *snap)
+{
+    if (!snap)
+        return 0;
+    if (!snap->parent)
+        return sdb_err(STREAMDB_ERR_INVALID, "not a snapshot handle");
+    return streamdb_close(snap);
+}
+
+STREAMDB_API int streamdb_flush(streamdb *db)
+{
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    if (env->readonly || db->parent)
+        return 0;
+    if (atomic_load(&env->fatal))
+        return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
+    if (owns_txn(env))
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "commit or roll back the transaction before flush");
+    pthread_mutex_lock(&env->wlock);
+    rc = sdb_checkpoint(env, 1);
+    pthread_mutex_unlock(&env->wlock);
+    return rc;
+}
+
+STREAMDB_API int streamdb_set_quick_mode(streamdb *db, int on)
+{
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    int was = atomic_exchange(&db->env->quick, on ? 1 : 0);
+    if (on && !was)
+        sdb_log(db->env, STREAMDB_LOG_WARN, "quick mode is on: page and chunk checksums are not "
+                "verified on reads, so corruption can go undetected");
+    return 0;
+}
+
+STREAMDB_API int streamdb_calculate_statistics(streamdb *db, streamdb_stats *out)
+{
+    int rc = check_db(db);
+    if (!rc && !out)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    rview r;
+    rv_begin(db, &r, 1);
+    memset(out, 0, sizeof *out);
+    out->page_size = env->psize;
+    out->total_pages = r.v->meta.npages;
+    out->free_pages = r.v->meta.free_pages;
+    out->document_count = r.v->meta.doc_count;
+    out->path_count = r.v->meta.path_count;
+    out->last_txn = r.v->meta.txnid;
+    rv_end(db, &r);
+    pthread_mutex_lock(&env->mu);
+    out->wal_frames = env->nframes;
+    out->wal_bytes = env->walf ? SDB_WAL_HDR + (uint64_t)env->nframes * (SDB_FRAME_HDR + env->psize) : 0;
+    out->live_readers = env->nreaders;
+    out->file_bytes = env->file_size;
+    out->checkpoints = env->checkpoints;
+    pthread_mutex_unlock(&env->mu);
+    out->oldest_reader_txn = sdb_oldest_reader_txn(env);
+    return 0;
+}
+
+STREAMDB_API int streamdb_get_cache_stats(streamdb *db, streamdb_cache_stats *out)
+{
+    int rc = check_db(db);
+    if (!rc && !out)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    memset(out, 0, sizeof *out);
+    out->hits = atomic_load(&env->hits);
+    out->misses = atomic_load(&env->misses);
+    out->evictions = atomic_load(&env->evictions);
+    pthread_mutex_lock(&env->mu);
+    out->cached_pages = env->ncached;
+    pthread_mutex_unlock(&env->mu);
+    out->capacity_pages = env->cache_cap;
+    return 0;
+}
+
+STREAMDB_API int streamdb_check(streamdb *db)
+{
+    int rc = check_db(db);
+    if (rc)
+        return rc;
+    sdb_env *env = db->env;
+    int quick = atomic_exchange(&env->quick, 0);   /* the check never trusts quick mode */
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = sdb_doc_check(env, r.v);
+    rv_end(db, &r);
+    if (quick)
+        atomic_store(&env->quick, quick);
+    return rc;
+}
+
+STREAMDB_API int streamdb_compact(streamdb *db)
+{
+    int rc = check_writable(db);
+    if (rc)
+        return rc;
+    if (owns_txn(db->env))
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "commit or roll back the transaction before compact");
+    if (atomic_load(&db->env->children))
+        return sdb_err(STREAMDB_ERR_BUSY, "close streams, cursors and snapshots before compact");
+    return sdb_compact(db->env);
+}

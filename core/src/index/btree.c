@@ -1,0 +1,972 @@
+/*
+ * btree.c -- B+trees in pages with prefix-compressed nodes.
+ *
+ * Used for both indexes: the path tree (path -> document id) and the
+ * document tree (id + kind + ... -> record).  Keys are byte strings compared
+ * with memcmp order, shorter first on a tie.
+ *
+ * Node layout (after the 64-byte page header; docs/format.md, "Tree pages"):
+ *   64  u16 nkeys
+ *   66  u16 prefix_len        bytes shared by every key of the node
+ *   68  u32 leftmost child    branch pages only; 0 in leaves
+ *   72  prefix bytes
+ *   ..  u16 offset[nkeys]     page offset of each entry, in key order
+ *   ..  entries: u16 suffix_len, u16 value_len, suffix, value
+ * In a branch, entry i's value is the u32 page number of the child holding
+ * keys >= prefix+suffix_i; keys below the first entry are in the leftmost
+ * child.
+ *
+ * Writers decode a node into full keys, change it, and encode it again into
+ * as many pages as it needs (usually one; two on a split; more only when
+ * several near-maximal keys meet).  Readers search the encoded page in place.
+ *
+ * Invariants (checked by sdb_bt_check):
+ *  [T1] keys strictly increase within a node and across the tree;
+ *  [T2] every key of child i of a branch lies in [key_i, key_{i+1});
+ *  [T3] all leaves are at the same depth; no node but the root is empty.
+ */
+#include "sdb.h"
+
+#include <stdlib.h>
+
+#define N_HDR (SDB_PAGE_HDR + 8)
+
+typedef struct ent {
+    const uint8_t *k;
+    size_t kl;
+    const uint8_t *v;
+    size_t vl;
+} ent;
+
+size_t sdb_bt_max_entry(uint32_t psize) { return psize - N_HDR - 8; }
+
+static int node_n(const uint8_t *p) { return rd16(p + SDB_PAGE_HDR); }
+static size_t node_plen(const uint8_t *p) { return rd16(p + SDB_PAGE_HDR + 2); }
+static const uint8_t *node_prefix(const uint8_t *p) { return p + N_HDR; }
+
+/* Entry i of a node, bounds-checked against the page (the page CRC is
+ * verified, but a bug or quick mode must not read out of bounds). */
+static int node_ent(const uint8_t *p, uint32_t psize, int i, const uint8_t **suf, size_t *sl,
+                    const uint8_t **val, size_t *vl)
+{
+    size_t plen = node_plen(p);
+    size_t off = rd16(p + N_HDR + plen + 2 * (size_t)i);
+    if (off + 4 > psize)
+        return STREAMDB_ERR_CORRUPT;
+    *sl = rd16(p + off);
+    *vl = rd16(p + off + 2);
+    if (off + 4 + *sl + *vl > psize)
+        return STREAMDB_ERR_CORRUPT;
+    *suf = p + off + 4;
+    *val = *suf + *sl;
+    return 0;
+}
+
+static int node_sane(const uint8_t *p, uint32_t psize, pgno_t pgno)
+{
+    size_t n = node_n(p), plen = node_plen(p);
+    if (N_HDR + plen + 2 * n > psize)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "tree page %u: %zu keys do not fit", pgno, n);
+    return 0;
+}
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+/* Compares key with entry i (= prefix + suffix). */
+static int cmp_ent(const uint8_t *p, uint32_t psize, int i, const uint8_t *key, size_t klen,
+                   int *err)
+{
+    size_t plen = node_plen(p);
+    const uint8_t *suf, *val;
+    size_t sl, vl;
+    if (node_ent(p, psize, i, &suf, &sl, &val, &vl)) {
+        *err = 1;
+        return 0;
+    }
+    size_t m = klen < plen ? klen : plen;
+    int c = memcmp(key, node_prefix(p), m);
+    if (c)
+        return c;
+    if (klen < plen)
+        return -1;
+    return keycmp(key + plen, klen - plen, suf, sl);
+}
+
+/* First entry >= key (n if none); *exact when equal. */
+static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
+                      int *exact, int *err)
+{
+    int lo = 0, hi = node_n(p);
+    *exact = 0;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        int c = cmp_ent(p, psize, mid, key, klen, err);
+        if (*err)
+            return 0;
+        if (c > 0)
+            lo = mid + 1;
+        else {
+            if (c == 0)
+                *exact = 1;
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* Child slot for key in a branch: 0 = leftmost, i+1 = entry i. */
+static int branch_slot(const uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen, int *err)
+{
+    int exact;
+    int i = node_lower(p, psize, key, klen, &exact, err);
+    return exact ? i + 1 : i;
+}
+
+static pgno_t branch_child(const uint8_t *p, uint32_t psize, int slot, int *err)
+{
+    if (slot == 0)
+        return rd32(p + SDB_PAGE_HDR + 4);
+    const uint8_t *suf, *val;
+    size_t sl, vl;
+    if (node_ent(p, psize, slot - 1, &suf, &sl, &val, &vl) || vl != 4) {
+        *err = 1;
+        return 0;
+    }
+    return rd32(val);
+}
+
+static int get_node(sdb_env *env, const sdb_view *v, pgno_t pgno, sdb_page *pg)
+{
+    int rc = sdb_page_get(env, v, pgno, 0, pg);
+    if (rc)
+        return rc;
+    int t = pg->data[4];
+    if ((t != SDB_PT_LEAF && t != SDB_PT_BRANCH) || node_sane(pg->data, env->psize, pgno)) {
+        sdb_page_put(env, pg);
+        return sdb_err(STREAMDB_ERR_CORRUPT, "page %u is not a tree page (type %d)", pgno, t);
+    }
+    return 0;
+}
+
+static int corrupt_node(pgno_t pgno)
+{
+    return sdb_err(STREAMDB_ERR_CORRUPT, "tree page %u: entry out of bounds", pgno);
+}
+
+int sdb_bt_get(sdb_env *env, const sdb_view *v, pgno_t root, const uint8_t *key, size_t klen,
+               uint8_t *val, size_t valcap, size_t *vlen)
+{
+    pgno_t p = root;
+    for (int depth = 0; p; depth++) {
+        if (depth >= SDB_BT_MAXDEPTH)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
+        sdb_page pg;
+        int rc = get_node(env, v, p, &pg), err = 0;
+        if (rc)
+            return rc;
+        if (pg.data[4] == SDB_PT_BRANCH) {
+            int slot = branch_slot(pg.data, env->psize, key, klen, &err);
+            pgno_t c = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
+            sdb_page_put(env, &pg);
+            if (err)
+                return corrupt_node(p);
+            p = c;
+            continue;
+        }
+        int exact;
+        int i = node_lower(pg.data, env->psize, key, klen, &exact, &err);
+        if (err) {
+            sdb_page_put(env, &pg);
+            return corrupt_node(p);
+        }
+        if (!exact) {
+            sdb_page_put(env, &pg);
+            return STREAMDB_ERR_NOT_FOUND;
+        }
+        const uint8_t *suf, *vv;
+        size_t sl, vl;
+        node_ent(pg.data, env->psize, i, &suf, &sl, &vv, &vl);
+        *vlen = vl;
+        if (val)
+            memcpy(val, vv, vl < valcap ? vl : valcap);
+        sdb_page_put(env, &pg);
+        return 0;
+    }
+    return STREAMDB_ERR_NOT_FOUND;
+}
+
+/* ---- decode / encode for writers ---- */
+
+typedef struct nodebuf {
+    ent *e;
+    int n, cap;
+    uint8_t *arena;     /* full keys */
+    size_t used, acap;
+    pgno_t leftmost;
+    int leaf;
+} nodebuf;
+
+static void nb_free(nodebuf *nb)
+{
+    free(nb->e);
+    free(nb->arena);
+}
+
+static int nb_reserve(nodebuf *nb, int n)
+{
+    if (n <= nb->cap)
+        return 0;
+    int nc = nb->cap ? nb->cap * 2 : 64;
+    while (nc < n)
+        nc *= 2;
+    ent *ne = realloc(nb->e, nc * sizeof *ne);
+    if (!ne)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    nb->e = ne;
+    nb->cap = nc;
+    return 0;
+}
+
+/* Decodes page into nb.  Keys and values are copied into one arena. */
+static int nb_decode(nodebuf *nb, const uint8_t *p, uint32_t psize, pgno_t pgno)
+{
+    int n = node_n(p);
+    size_t plen = node_plen(p);
+    memset(nb, 0, sizeof *nb);
+    nb->leaf = p[4] == SDB_PT_LEAF;
+    nb->leftmost = rd32(p + SDB_PAGE_HDR + 4);
+    if (nb_reserve(nb, n + 2))
+        return STREAMDB_ERR_NOMEM;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *suf, *val;
+        size_t sl, vl;
+        if (node_ent(p, psize, i, &suf, &sl, &val, &vl))
+            return corrupt_node(pgno);
+        total += plen + sl + vl;
+    }
+    nb->acap = total + 1;
+    nb->arena = malloc(nb->acap);
+    if (!nb->arena)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    uint8_t *a = nb->arena;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *suf, *val;
+        size_t sl, vl;
+        node_ent(p, psize, i, &suf, &sl, &val, &vl);
+        memcpy(a, node_prefix(p), plen);
+        memcpy(a + plen, suf, sl);
+        memcpy(a + plen + sl, val, vl);
+        nb->e[i].k = a;
+        nb->e[i].kl = plen + sl;
+        nb->e[i].v = a + plen + sl;
+        nb->e[i].vl = vl;
+        a += plen + sl + vl;
+    }
+    nb->used = total;
+    nb->n = n;
+    return 0;
+}
+
+static size_t lcp(const ent *a, const ent *b)
+{
+    size_t m = a->kl < b->kl ? a->kl : b->kl, i = 0;
+    while (i < m && a->k[i] == b->k[i])
+        i++;
+    return i;
+}
+
+/* Encoded size of entries [a, b). */
+static size_t span_size(const ent *e, int a, int b)
+{
+    if (a >= b)
+        return N_HDR;
+    size_t pl = lcp(&e[a], &e[b - 1]);
+    if (pl > 65535)
+        pl = 65535;
+    size_t s = N_HDR + pl;
+    for (int i = a; i < b; i++)
+        s += 2 + 4 + (e[i].kl - pl) + e[i].vl;
+    return s;
+}
+
+static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const ent *e, int a, int b)
+{
+    memset(p, 0, psize);
+    p[4] = leaf ? SDB_PT_LEAF : SDB_PT_BRANCH;
+    int n = b - a;
+    size_t pl = n ? lcp(&e[a], &e[b - 1]) : 0;
+    wr16(p + SDB_PAGE_HDR, (uint16_t)n);
+    wr16(p + SDB_PAGE_HDR + 2, (uint16_t)pl);
+    wr32(p + SDB_PAGE_HDR + 4, leaf ? 0 : leftmost);
+    if (n)
+        memcpy(p + N_HDR, e[a].k, pl);
+    size_t off = N_HDR + pl + 2 * (size_t)n;
+    for (int i = a; i < b; i++) {
+        wr16(p + N_HDR + pl + 2 * (size_t)(i - a), (uint16_t)off);
+        size_t sl = e[i].kl - pl;
+        wr16(p + off, (uint16_t)sl);
+        wr16(p + off + 2, (uint16_t)e[i].vl);
+        memcpy(p + off + 4, e[i].k + pl, sl);
+        memcpy(p + off + 4 + sl, e[i].v, e[i].vl);
+        off += 4 + sl + e[i].vl;
+    }
+}
+
+/* A split result handed to the parent: (separator, new right page). */
+typedef struct split {
+    int n;
+    uint8_t **keys;
+    size_t *klens;
+    pgno_t *pages;
+} split;
+
+static void split_free(split *s)
+{
+    for (int i = 0; i < s->n; i++)
+        free(s->keys[i]);
+    free(s->keys);
+    free(s->klens);
+    free(s->pages);
+    memset(s, 0, sizeof *s);
+}
+
+static int split_push(split *s, const uint8_t *k, size_t kl, pgno_t page)
+{
+    uint8_t **nk = realloc(s->keys, (s->n + 1) * sizeof *nk);
+    if (nk)
+        s->keys = nk;
+    size_t *nl = realloc(s->klens, (s->n + 1) * sizeof *nl);
+    if (nl)
+        s->klens = nl;
+    pgno_t *np = realloc(s->pages, (s->n + 1) * sizeof *np);
+    if (np)
+        s->pages = np;
+    uint8_t *copy = malloc(kl ? kl : 1);
+    if (!nk || !nl || !np || !copy) {
+        free(copy);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    memcpy(copy, k, kl);
+    s->keys[s->n] = copy;
+    s->klens[s->n] = kl;
+    s->pages[s->n] = page;
+    s->n++;
+    return 0;
+}
+
+/*
+ * Writes nb into page pgno, splitting into new pages as needed.  For a
+ * branch, the first entry of each new page moves up as the separator and its
+ * child becomes the new page's leftmost child.  hint: index of the entry just
+ * inserted (an append at the end splits at the end, so sequential inserts
+ * fill pages completely).
+ */
+static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hint, split *out)
+{
+    uint32_t ps = env->psize;
+    ent *e = nb->e;
+    int n = nb->n;
+    memset(out, 0, sizeof *out);
+    int cuts[256], ncuts = 0;   /* piece boundaries: piece j = [cuts[j-1], cuts[j]) */
+    if (span_size(e, 0, n) <= ps) {
+        cuts[ncuts++] = n;
+    } else {
+        /* try one cut: balanced by bytes, or at the end for appends */
+        int best = -1;
+        size_t total = span_size(e, 0, n), bestd = SIZE_MAX;
+        for (int c = 1; c < n; c++) {
+            int bstart = nb->leaf ? c : c + 1;  /* branch: entry c moves up */
+            size_t l = span_size(e, 0, c), r = span_size(e, bstart, n);
+            if (l > ps || r > ps)
+                continue;
+            size_t d = hint == n - 1 ? (size_t)(n - c) : (l > total / 2 ? l - total / 2 : total / 2 - l);
+            if (d < bestd) {
+                bestd = d;
+                best = c;
+            }
+        }
+        if (best > 0) {
+            cuts[ncuts++] = best;
+            cuts[ncuts++] = n;
+        } else {
+            /* greedy: as many entries per page as fit */
+            int a = 0;
+            while (a < n) {
+                int b = a + 1;
+                while (b < n && span_size(e, a, b + 1) <= ps)
+                    b++;
+                if (ncuts == 255)
+                    return sdb_err(STREAMDB_ERR_INTERNAL, "node split into too many pages");
+                cuts[ncuts++] = b;
+                a = nb->leaf ? b : b + 1;
+                if (!nb->leaf && a > n)
+                    break;
+            }
+            if (cuts[ncuts - 1] < n)
+                cuts[ncuts - 1] = n;
+        }
+    }
+    int start = 0;
+    for (int j = 0; j < ncuts; j++) {
+        int end = cuts[j];
+        pgno_t target = pgno;
+        pgno_t leftmost = nb->leftmost;
+        int a = start;
+        int rc;
+        if (j > 0) {
+            uint8_t *tmp;
+            rc = sdb_page_new(env, w, &target, &tmp);
+            if (rc)
+                return rc;
+            rc = split_push(out, e[start].k, e[start].kl, target);
+            if (rc)
+                return rc;
+            if (!nb->leaf) {
+                leftmost = rd32(e[start].v);
+                a = start + 1;
+            }
+        }
+        uint8_t *data;
+        rc = sdb_page_dirty(env, w, target, &data);
+        if (rc)
+            return rc;
+        if (span_size(e, a, end) > ps)
+            return sdb_err(STREAMDB_ERR_INTERNAL, "tree node piece does not fit a page");
+        encode(data, ps, nb->leaf, leftmost, e, a, end);
+        start = end;
+    }
+    return 0;
+}
+
+/* ---- insert ---- */
+
+static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint8_t *key,
+                   size_t klen, const uint8_t *val, size_t vlen, int *replaced, split *out)
+{
+    if (depth >= SDB_BT_MAXDEPTH)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
+    sdb_page pg;
+    int rc = get_node(env, &w->view, pgno, &pg), err = 0;
+    if (rc)
+        return rc;
+    nodebuf nb;
+    rc = nb_decode(&nb, pg.data, env->psize, pgno);
+    int slot = 0;
+    pgno_t child = 0;
+    if (!rc && !nb.leaf) {
+        slot = branch_slot(pg.data, env->psize, key, klen, &err);
+        child = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
+        if (err)
+            rc = corrupt_node(pgno);
+    }
+    sdb_page_put(env, &pg);
+    if (rc) {
+        nb_free(&nb);
+        return rc;
+    }
+    int pos;
+    if (nb.leaf) {
+        int lo = 0, hi = nb.n;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (keycmp(nb.e[mid].k, nb.e[mid].kl, key, klen) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        pos = lo;
+        if (pos < nb.n && !keycmp(nb.e[pos].k, nb.e[pos].kl, key, klen)) {
+            *replaced = 1;
+            nb.e[pos].v = val;
+            nb.e[pos].vl = vlen;
+        } else {
+            memmove(&nb.e[pos + 1], &nb.e[pos], (nb.n - pos) * sizeof *nb.e);
+            nb.e[pos].k = key;
+            nb.e[pos].kl = klen;
+            nb.e[pos].v = val;
+            nb.e[pos].vl = vlen;
+            nb.n++;
+        }
+    } else {
+        split sub;
+        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, &sub);
+        if (rc || !sub.n) {
+            nb_free(&nb);
+            split_free(&sub);
+            memset(out, 0, sizeof *out);
+            return rc;
+        }
+        rc = nb_reserve(&nb, nb.n + sub.n + 1);
+        uint8_t (*cbuf)[4] = malloc(sub.n * 4 + 1);
+        if (rc || !cbuf) {
+            free(cbuf);
+            nb_free(&nb);
+            split_free(&sub);
+            return rc ? rc : sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+        }
+        /* new children go right after the child we descended into (slot) */
+        pos = slot;
+        memmove(&nb.e[pos + sub.n], &nb.e[pos], (nb.n - pos) * sizeof *nb.e);
+        for (int i = 0; i < sub.n; i++) {
+            wr32(cbuf[i], sub.pages[i]);
+            nb.e[pos + i].k = sub.keys[i];
+            nb.e[pos + i].kl = sub.klens[i];
+            nb.e[pos + i].v = cbuf[i];
+            nb.e[pos + i].vl = 4;
+        }
+        nb.n += sub.n;
+        rc = nb_store(env, w, &nb, pgno, pos + sub.n - 1 == nb.n - 1 ? nb.n - 1 : pos, out);
+        free(cbuf);
+        split_free(&sub);
+        nb_free(&nb);
+        return rc;
+    }
+    rc = nb_store(env, w, &nb, pgno, pos, out);
+    nb_free(&nb);
+    return rc;
+}
+
+int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
+               const uint8_t *val, size_t vlen, int *replaced)
+{
+    int dummy;
+    if (!replaced)
+        replaced = &dummy;
+    *replaced = 0;
+    if (klen + vlen + 6 + N_HDR > env->psize || vlen > 65535 || klen > 65535)
+        return sdb_err(STREAMDB_ERR_INTERNAL, "tree entry of %zu bytes too large", klen + vlen);
+    int rc;
+    if (!*root) {
+        uint8_t *data;
+        pgno_t p;
+        rc = sdb_page_new(env, w, &p, &data);
+        if (rc)
+            return rc;
+        ent e = {key, klen, val, vlen};
+        encode(data, env->psize, 1, 0, &e, 0, 1);
+        *root = p;
+        return 0;
+    }
+    split s;
+    rc = put_rec(env, w, *root, 0, key, klen, val, vlen, replaced, &s);
+    if (rc || !s.n) {
+        split_free(&s);
+        return rc;
+    }
+    /* the root split: a new root above it */
+    nodebuf nb;
+    memset(&nb, 0, sizeof nb);
+    nb.leftmost = *root;
+    rc = nb_reserve(&nb, s.n);
+    uint8_t (*cbuf)[4] = malloc(s.n * 4 + 1);
+    if (!rc && cbuf) {
+        for (int i = 0; i < s.n; i++) {
+            wr32(cbuf[i], s.pages[i]);
+            nb.e[i] = (ent){s.keys[i], s.klens[i], cbuf[i], 4};
+        }
+        nb.n = s.n;
+        pgno_t np;
+        uint8_t *data;
+        rc = sdb_page_new(env, w, &np, &data);
+        split up;
+        if (!rc)
+            rc = nb_store(env, w, &nb, np, nb.n - 1, &up);
+        if (!rc && up.n) {
+            /* a root with many near-maximal separators: grow once more */
+            split_free(&up);
+            rc = sdb_err(STREAMDB_ERR_INTERNAL, "root split overflow");
+        }
+        if (!rc)
+            *root = np;
+    } else if (!rc) {
+        rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    free(cbuf);
+    nb_free(&nb);
+    split_free(&s);
+    return rc;
+}
+
+/* ---- delete ---- */
+
+/* *emptied: the node at pgno has no entries left (and was freed). */
+static int del_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint8_t *key,
+                   size_t klen, int *emptied, pgno_t *only_child)
+{
+    *emptied = 0;
+    *only_child = 0;
+    if (depth >= SDB_BT_MAXDEPTH)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
+    sdb_page pg;
+    int rc = get_node(env, &w->view, pgno, &pg), err = 0;
+    if (rc)
+        return rc;
+    if (pg.data[4] == SDB_PT_LEAF) {
+        int exact;
+        int i = node_lower(pg.data, env->psize, key, klen, &exact, &err);
+        if (err || !exact) {
+            sdb_page_put(env, &pg);
+            return err ? corrupt_node(pgno) : STREAMDB_ERR_NOT_FOUND;
+        }
+        nodebuf nb;
+        rc = nb_decode(&nb, pg.data, env->psize, pgno);
+        sdb_page_put(env, &pg);
+        if (!rc) {
+            memmove(&nb.e[i], &nb.e[i + 1], (nb.n - i - 1) * sizeof *nb.e);
+            nb.n--;
+            if (nb.n == 0) {
+                *emptied = 1;
+                rc = sdb_page_free(env, w, pgno, 1);
+            } else {
+                uint8_t *data;
+                rc = sdb_page_dirty(env, w, pgno, &data);
+                if (!rc)
+                    encode(data, env->psize, 1, 0, nb.e, 0, nb.n);
+            }
+        }
+        nb_free(&nb);
+        return rc;
+    }
+    int slot = branch_slot(pg.data, env->psize, key, klen, &err);
+    pgno_t child = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
+    sdb_page_put(env, &pg);
+    if (err)
+        return corrupt_node(pgno);
+    int cemptied;
+    pgno_t conly;
+    rc = del_rec(env, w, child, depth + 1, key, klen, &cemptied, &conly);
+    if (rc || (!cemptied && !conly))
+        return rc;
+    rc = get_node(env, &w->view, pgno, &pg);
+    if (rc)
+        return rc;
+    nodebuf nb;
+    rc = nb_decode(&nb, pg.data, env->psize, pgno);
+    sdb_page_put(env, &pg);
+    if (rc) {
+        nb_free(&nb);
+        return rc;
+    }
+    if (conly) {
+        /* the child branch collapsed to one child: point at it directly */
+        uint8_t c4[4];
+        wr32(c4, conly);
+        if (slot == 0)
+            nb.leftmost = conly;
+        else
+            nb.e[slot - 1].v = c4;   /* copied by encode below */
+        uint8_t *data;
+        rc = sdb_page_dirty(env, w, pgno, &data);
+        if (!rc)
+            encode(data, env->psize, 0, nb.leftmost, nb.e, 0, nb.n);
+        nb_free(&nb);
+        return rc;
+    }
+    /* remove the emptied child's slot */
+    if (slot == 0) {
+        if (nb.n == 0) {
+            *emptied = 1;
+            nb_free(&nb);
+            return sdb_page_free(env, w, pgno, 1);
+        }
+        nb.leftmost = rd32(nb.e[0].v);
+        memmove(&nb.e[0], &nb.e[1], (nb.n - 1) * sizeof *nb.e);
+    } else {
+        memmove(&nb.e[slot - 1], &nb.e[slot], (nb.n - slot) * sizeof *nb.e);
+    }
+    nb.n--;
+    if (nb.n == 0) {
+        /* one child left: the parent links to it instead of this node */
+        *only_child = nb.leftmost;
+        nb_free(&nb);
+        return sdb_page_free(env, w, pgno, 1);
+    }
+    uint8_t *data;
+    rc = sdb_page_dirty(env, w, pgno, &data);
+    if (!rc)
+        encode(data, env->psize, 0, nb.leftmost, nb.e, 0, nb.n);
+    nb_free(&nb);
+    return rc;
+}
+
+int sdb_bt_del(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen)
+{
+    if (!*root)
+        return STREAMDB_ERR_NOT_FOUND;
+    int emptied;
+    pgno_t only;
+    int rc = del_rec(env, w, *root, 0, key, klen, &emptied, &only);
+    if (rc)
+        return rc;
+    if (emptied)
+        *root = 0;
+    else if (only)
+        *root = only;
+    return 0;
+}
+
+int sdb_bt_free_all(sdb_env *env, sdb_wtxn *w, pgno_t root)
+{
+    if (!root)
+        return 0;
+    sdb_page pg;
+    int rc = get_node(env, &w->view, root, &pg);
+    if (rc)
+        return rc;
+    int n = node_n(pg.data), leaf = pg.data[4] == SDB_PT_LEAF, err = 0;
+    pgno_t *kids = NULL;
+    if (!leaf) {
+        kids = malloc((n + 1) * sizeof *kids);
+        for (int i = 0; kids && i <= n; i++)
+            kids[i] = branch_child(pg.data, env->psize, i, &err);
+    }
+    sdb_page_put(env, &pg);
+    if (!leaf && !kids)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    for (int i = 0; !leaf && !rc && i <= n; i++)
+        rc = sdb_bt_free_all(env, w, kids[i]);
+    free(kids);
+    if (!rc)
+        rc = sdb_page_free(env, w, root, 1);
+    return rc;
+}
+
+/* ---- cursors ---- */
+
+static int cur_load(sdb_cursor_bt *c)
+{
+    /* copy the current entry's key; value points into the held leaf */
+    const uint8_t *suf, *val;
+    size_t sl, vl;
+    int i = c->stack[c->depth - 1].idx;
+    const uint8_t *p = c->leaf.data;
+    if (node_ent(p, c->env->psize, i, &suf, &sl, &val, &vl))
+        return corrupt_node(c->stack[c->depth - 1].pgno);
+    size_t plen = node_plen(p);
+    if (plen + sl > sizeof c->key)
+        return corrupt_node(c->stack[c->depth - 1].pgno);
+    memcpy(c->key, node_prefix(p), plen);
+    memcpy(c->key + plen, suf, sl);
+    c->klen = plen + sl;
+    c->val = val;
+    c->vlen = vl;
+    c->valid = 1;
+    return 0;
+}
+
+/* From stack[depth-1] (a branch at slot idx), descend leftmost to a leaf. */
+static int cur_descend(sdb_cursor_bt *c, pgno_t p)
+{
+    for (;;) {
+        if (c->depth >= SDB_BT_MAXDEPTH)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
+        sdb_page pg;
+        int rc = get_node(c->env, c->view, p, &pg), err = 0;
+        if (rc)
+            return rc;
+        c->stack[c->depth].pgno = p;
+        c->stack[c->depth].idx = 0;
+        c->depth++;
+        if (pg.data[4] == SDB_PT_LEAF) {
+            c->leaf = pg;
+            c->nkeys = node_n(pg.data);
+            return 0;
+        }
+        pgno_t ch = branch_child(pg.data, c->env->psize, 0, &err);
+        sdb_page_put(c->env, &pg);
+        if (err)
+            return corrupt_node(p);
+        p = ch;
+    }
+}
+
+/* Moves to the next leaf entry when idx ran past the end of the leaf. */
+static int cur_fix(sdb_cursor_bt *c)
+{
+    while (c->stack[c->depth - 1].idx >= c->nkeys) {
+        sdb_page_put(c->env, &c->leaf);
+        c->depth--;
+        /* climb to a branch with a next child */
+        for (;;) {
+            if (c->depth == 0) {
+                c->valid = 0;
+                return STREAMDB_DONE;
+            }
+            sdb_page pg;
+            pgno_t bp = c->stack[c->depth - 1].pgno;
+            int rc = get_node(c->env, c->view, bp, &pg), err = 0;
+            if (rc)
+                return rc;
+            int slot = ++c->stack[c->depth - 1].idx;
+            if (slot <= node_n(pg.data)) {
+                pgno_t ch = branch_child(pg.data, c->env->psize, slot, &err);
+                sdb_page_put(c->env, &pg);
+                if (err)
+                    return corrupt_node(bp);
+                rc = cur_descend(c, ch);
+                if (rc)
+                    return rc;
+                break;
+            }
+            sdb_page_put(c->env, &pg);
+            c->depth--;
+        }
+    }
+    return cur_load(c);
+}
+
+int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
+                const uint8_t *key, size_t klen)
+{
+    c->env = env;
+    c->view = v;
+    c->root = root;
+    c->depth = 0;
+    c->valid = 0;
+    c->leaf.data = NULL;
+    c->leaf.entry = NULL;
+    if (!root)
+        return STREAMDB_DONE;
+    pgno_t p = root;
+    for (;;) {
+        if (c->depth >= SDB_BT_MAXDEPTH)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
+        sdb_page pg;
+        int rc = get_node(env, v, p, &pg), err = 0;
+        if (rc)
+            return rc;
+        c->stack[c->depth].pgno = p;
+        if (pg.data[4] == SDB_PT_LEAF) {
+            int exact;
+            c->stack[c->depth].idx = node_lower(pg.data, env->psize, key, klen, &exact, &err);
+            c->depth++;
+            c->leaf = pg;
+            c->nkeys = node_n(pg.data);
+            if (err) {
+                sdb_bt_close(c);
+                return corrupt_node(p);
+            }
+            rc = cur_fix(c);
+            if (rc)
+                sdb_bt_close(c);
+            return rc;
+        }
+        int slot = branch_slot(pg.data, env->psize, key, klen, &err);
+        pgno_t ch = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
+        sdb_page_put(env, &pg);
+        if (err)
+            return corrupt_node(p);
+        c->stack[c->depth].idx = slot;
+        c->depth++;
+        p = ch;
+    }
+}
+
+int sdb_bt_next(sdb_cursor_bt *c)
+{
+    if (!c->valid)
+        return STREAMDB_DONE;
+    c->stack[c->depth - 1].idx++;
+    int rc = cur_fix(c);
+    if (rc)
+        sdb_bt_close(c);
+    return rc;
+}
+
+void sdb_bt_close(sdb_cursor_bt *c)
+{
+    if (c->leaf.entry || c->leaf.data)
+        sdb_page_put(c->env, &c->leaf);
+    c->valid = 0;
+    c->depth = 0;
+}
+
+/* ---- integrity walk ---- */
+
+typedef struct chk {
+    sdb_env *env;
+    const sdb_view *v;
+    uint8_t *owner;
+    uint64_t n;
+    int leaf_depth;
+    int (*visit)(void *, const uint8_t *, size_t, const uint8_t *, size_t);
+    void *ctx;
+    uint8_t *last;
+    size_t lastl;
+    int have_last;
+} chk;
+
+static int chk_rec(chk *k, pgno_t p, int depth, const uint8_t *lo, size_t lol, const uint8_t *hi,
+                   size_t hil)
+{
+    sdb_env *env = k->env;
+    if (depth >= SDB_BT_MAXDEPTH)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
+    if (p >= k->v->meta.npages || p < SDB_FIRST_PAGE)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "tree points at page %u outside the database", p);
+    if (k->owner[p])
+        return sdb_err(STREAMDB_ERR_CORRUPT, "page %u is used twice (tree)", p);
+    k->owner[p] = 1;
+    sdb_page pg;
+    int rc = get_node(env, k->v, p, &pg);
+    if (rc)
+        return rc;
+    nodebuf nb;
+    rc = nb_decode(&nb, pg.data, env->psize, p);
+    sdb_page_put(env, &pg);
+    if (rc) {
+        nb_free(&nb);
+        return rc;
+    }
+    if (nb.n == 0 && (nb.leaf ? depth > 0 : 0))
+        rc = sdb_err(STREAMDB_ERR_CORRUPT, "tree page %u is empty", p);
+    for (int i = 0; !rc && i < nb.n; i++) {
+        if ((i > 0 && keycmp(nb.e[i - 1].k, nb.e[i - 1].kl, nb.e[i].k, nb.e[i].kl) >= 0) ||
+            (lo && keycmp(nb.e[i].k, nb.e[i].kl, lo, lol) < 0) ||
+            (hi && keycmp(nb.e[i].k, nb.e[i].kl, hi, hil) >= 0))
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "tree page %u: keys out of order", p);
+    }
+    if (!rc && nb.leaf) {
+        if (k->leaf_depth < 0)
+            k->leaf_depth = depth;
+        else if (k->leaf_depth != depth)
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "tree leaves at depths %d and %d", k->leaf_depth, depth);
+        for (int i = 0; !rc && i < nb.n; i++) {
+            k->n++;
+            if (k->visit)
+                rc = k->visit(k->ctx, nb.e[i].k, nb.e[i].kl, nb.e[i].v, nb.e[i].vl);
+        }
+    } else if (!rc) {
+        for (int i = 0; !rc && i <= nb.n; i++) {
+            if (i > 0 && nb.e[i - 1].vl != 4) {
+                rc = corrupt_node(p);
+                break;
+            }
+            pgno_t ch = i == 0 ? nb.leftmost : rd32(nb.e[i - 1].v);
+            const uint8_t *clo = i == 0 ? lo : nb.e[i - 1].k;
+            size_t clol = i == 0 ? lol : nb.e[i - 1].kl;
+            const uint8_t *chi = i < nb.n ? nb.e[i].k : hi;
+            size_t chil = i < nb.n ? nb.e[i].kl : hil;
+            rc = chk_rec(k, ch, depth + 1, clo, clol, chi, chil);
+        }
+    }
+    nb_free(&nb);
+    return rc;
+}
+
+int sdb_bt_check(sdb_env *env, const sdb_view *v, pgno_t root, uint8_t *owner, uint64_t *nentries,
+                 int (*visit)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),
+                 void *ctx)
+{
+    chk k = {env, v, owner, 0, -1, visit, ctx, NULL, 0, 0};
+    int rc = root ? chk_rec(&k, root, 0, NULL, 0, NULL, 0) : 0;
+    *nentries = k.n;
+    return rc;
+}

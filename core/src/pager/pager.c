@@ -1,0 +1,1910 @@
+/*
+ * pager.c -- pages, the log, commits, checkpoints and recovery.
+ *
+ * Every typed page read goes through sdb_page_get, which finds the newest
+ * copy of the page visible to a view: a dirty page of the view's own write
+ * transaction, else the newest log frame at or below the view's mark, else
+ * the main file.  Verified copies are kept in an LRU cache keyed by
+ * (page number, frame number), so a cached page never goes stale: a newer
+ * version of the page is a different key.
+ *
+ * Invariants (numbered as in docs/format.md):
+ *  [F5] A commit is durable when its commit frame, and every frame before it,
+ *       is synced.  New readers see a commit only once it is durable.
+ *  [F6] A checkpoint copies into the main file only frames that every live
+ *       reader already sees, syncs the file, then writes the meta slot, then
+ *       syncs again.  The log is reset (new salt) only when every frame has
+ *       been copied and every reader sees the newest state.
+ *  [F9] Pages written through the log may reuse any free page at once:
+ *       readers of the old content find it in an older frame or in the main
+ *       file, which [F6] does not overwrite while they live.
+ *  [F10] Pages written straight to the main file (large document chunks) are
+ *       taken only from runs freed by a transaction that every reader has
+ *       passed, with no frame of theirs in the log; or from beyond the end of
+ *       the file.  They are synced before the commit frame that points to them.
+ *  [F11] After a failed write or sync the environment is latched fatal and
+ *       refuses every further write until it is reopened.
+ */
+#include "sdb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define META_MAGIC_OFF 64
+#define WAL_MAGIC 0x57424453u
+#define MAP_CAP (256ull << 30)
+
+static uint64_t frame_size(const sdb_env *env) { return SDB_FRAME_HDR + (uint64_t)env->psize; }
+static uint64_t frame_off(const sdb_env *env, uint32_t idx)
+{
+    return SDB_WAL_HDR + (uint64_t)idx * frame_size(env);
+}
+
+uint64_t sdb_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void sdb_log(sdb_env *env, int level, const char *fmt, ...)
+{
+    if (!env->cfg.log_fn)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    env->cfg.log_fn(env->cfg.log_ctx, level, buf);
+}
+
+/* ---- I/O with loops over short transfers and EINTR ---- */
+
+int sdb_io_read(sdb_env *env, streamdb_file *f, void *buf, size_t n, uint64_t off, const char *what)
+{
+    uint8_t *p = buf;
+    while (n) {
+        size_t done = 0;
+        int e = env->vfs->read(f, p, n, off, &done);
+        if (e == EINTR)
+            continue;
+        if (e)
+            return sdb_err(STREAMDB_ERR_IO, "read of %s at offset %llu failed: %s", what,
+                           (unsigned long long)off, strerror(e));
+        if (!done)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "%s: unexpected end of file at offset %llu "
+                           "(file truncated?)", what, (unsigned long long)off);
+        p += done;
+        off += done;
+        n -= done;
+    }
+    return 0;
+}
+
+int sdb_io_write(sdb_env *env, streamdb_file *f, const void *buf, size_t n, uint64_t off,
+                 const char *what)
+{
+    const uint8_t *p = buf;
+    while (n) {
+        size_t done = 0;
+        int e = env->vfs->write(f, p, n, off, &done);
+        if (e == EINTR)
+            continue;
+        if (e || !done) {
+            atomic_store(&env->fatal, 1);
+            if (e == ENOSPC || e == EFBIG || e == EDQUOT)
+                return sdb_err(STREAMDB_ERR_FULL, "write of %s at offset %llu failed: %s",
+                               what, (unsigned long long)off, strerror(e));
+            return sdb_err(STREAMDB_ERR_IO, "write of %s at offset %llu failed: %s", what,
+                           (unsigned long long)off, e ? strerror(e) : "no progress");
+        }
+        p += done;
+        off += done;
+        n -= done;
+    }
+    return 0;
+}
+
+int sdb_io_sync(sdb_env *env, streamdb_file *f, const char *what)
+{
+    int e;
+    do {
+        e = env->vfs->sync(f);
+    } while (e == EINTR);
+    if (e) {
+        /* [F11] never retry a failed fsync and carry on */
+        atomic_store(&env->fatal, 1);
+        return sdb_err(STREAMDB_ERR_IO, "sync of %s failed: %s; the handle refuses writes "
+                       "until reopened", what, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- page seal and verify ---- */
+
+void sdb_page_seal(uint8_t *page, uint32_t psize, int type, pgno_t pgno, uint64_t txn)
+{
+    page[4] = (uint8_t)type;
+    wr32(page + 8, pgno);
+    wr64(page + 16, txn);
+    wr32(page, sdb_crc32c(0, page + 4, psize - 4));
+}
+
+int sdb_page_verify(const uint8_t *page, uint32_t psize, pgno_t pgno, int type)
+{
+    if (rd32(page) != sdb_crc32c(0, page + 4, psize - 4))
+        return sdb_err(STREAMDB_ERR_CORRUPT, "page %u: checksum mismatch", pgno);
+    if (rd32(page + 8) != pgno)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "page %u: header names page %u", pgno, rd32(page + 8));
+    if (type && page[4] != type)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "page %u: type %d where %d was expected", pgno,
+                       page[4], type);
+    return 0;
+}
+
+/* ---- meta encoding ---- */
+
+static void meta_encode(const sdb_env *env, const sdb_meta *m, uint8_t *page, pgno_t slot)
+{
+    memset(page, 0, env->psize);
+    memcpy(page + META_MAGIC_OFF, SDB_MAGIC, 16);
+    wr32(page + 80, SDB_FORMAT_VERSION);
+    wr32(page + 84, env->psize);
+    wr32(page + 88, SDB_CHUNK);
+    wr32(page + 92, 0); /* feature flags: none yet (compression, encryption: issue 3) */
+    wr64(page + 96, m->txnid);
+    wr64(page + 104, m->seq);
+    wr32(page + 112, m->npages);
+    wr32(page + 116, m->path_root);
+    wr32(page + 120, m->doc_root);
+    wr32(page + 124, m->free_head);
+    wr64(page + 128, m->free_pages);
+    wr64(page + 136, m->doc_count);
+    wr64(page + 144, m->path_count);
+    wr64(page + 152, m->id_clock);
+    wr32(page + 160, SDB_CHUNK_ENTRY);
+    sdb_page_seal(page, env->psize, SDB_PT_META, slot, m->txnid);
+}
+
+static int meta_decode(const sdb_env *env, const uint8_t *page, pgno_t slot, sdb_meta *m)
+{
+    int rc = sdb_page_verify(page, env->psize, slot, SDB_PT_META);
+    if (rc)
+        return rc;
+    if (memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16))
+        return sdb_err(STREAMDB_ERR_NOT_A_DB, "meta page %u: bad magic", slot);
+    if (rd32(page + 80) != SDB_FORMAT_VERSION || rd32(page + 88) != SDB_CHUNK ||
+        rd32(page + 92) != 0 || rd32(page + 160) != SDB_CHUNK_ENTRY)
+        return sdb_err(STREAMDB_ERR_INCOMPATIBLE, "format version %u / features %#x not "
+                       "supported by this build", rd32(page + 80), rd32(page + 92));
+    m->txnid = rd64(page + 96);
+    m->seq = rd64(page + 104);
+    m->npages = rd32(page + 112);
+    m->path_root = rd32(page + 116);
+    m->doc_root = rd32(page + 120);
+    m->free_head = rd32(page + 124);
+    m->free_pages = rd64(page + 128);
+    m->doc_count = rd64(page + 136);
+    m->path_count = rd64(page + 144);
+    m->id_clock = rd64(page + 152);
+    uint64_t maxpages = env->cfg.max_db_size / env->psize;
+    if (m->npages < SDB_FIRST_PAGE || (maxpages && m->npages > maxpages + 1) ||
+        m->path_root >= m->npages || m->doc_root >= m->npages || m->free_head >= m->npages)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "meta page %u: page numbers out of range", slot);
+    return 0;
+}
+
+/* ---- frame index: pgno -> newest local frame, chained to older ones ---- */
+
+static uint32_t hash32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352d;
+    x ^= x >> 15;
+    x *= 0x846ca68b;
+    x ^= x >> 16;
+    return x;
+}
+
+static int fhash_grow(sdb_env *env)
+{
+    uint32_t ncap = env->fhcap ? env->fhcap * 2 : 1024;
+    uint32_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the log index");
+    }
+    for (uint32_t i = 0; i < env->fhcap; i++) {
+        if (!env->fhash[i])
+            continue;
+        uint32_t j = hash32(env->fhkey[i]) & (ncap - 1);
+        while (nv[j])
+            j = (j + 1) & (ncap - 1);
+        nk[j] = env->fhkey[i];
+        nv[j] = env->fhash[i];
+    }
+    free(env->fhkey);
+    free(env->fhash);
+    env->fhkey = nk;
+    env->fhash = nv;
+    env->fhcap = ncap;
+    return 0;
+}
+
+static uint32_t *fhash_slot(sdb_env *env, pgno_t pgno)
+{
+    if (!env->fhcap)
+        return NULL;
+    uint32_t j = hash32(pgno) & (env->fhcap - 1);
+    while (env->fhash[j]) {
+        if (env->fhkey[j] == pgno)
+            return &env->fhash[j];
+        j = (j + 1) & (env->fhcap - 1);
+    }
+    return NULL;
+}
+
+/* Appends local frame idx (== nframes) for pgno to the index. mu held. */
+static int findex_add(sdb_env *env, pgno_t pgno)
+{
+    if (env->nframes == env->capframes) {
+        uint32_t ncap = env->capframes ? env->capframes * 2 : 1024;
+        sdb_frame *nf = realloc(env->frames, ncap * sizeof *nf);
+        if (!nf)
+            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the log index");
+        env->frames = nf;
+        env->capframes = ncap;
+    }
+    if ((env->fhcount + 1) * 2 > env->fhcap) {
+        int rc = fhash_grow(env);
+        if (rc)
+            return rc;
+    }
+    uint32_t idx = env->nframes++;
+    uint32_t *slot = fhash_slot(env, pgno);
+    env->frames[idx].pgno = pgno;
+    env->frames[idx].prev = slot ? *slot : 0;
+    if (slot) {
+        *slot = idx + 1;
+    } else {
+        uint32_t j = hash32(pgno) & (env->fhcap - 1);
+        while (env->fhash[j])
+            j = (j + 1) & (env->fhcap - 1);
+        env->fhkey[j] = pgno;
+        env->fhash[j] = idx + 1;
+        env->fhcount++;
+    }
+    return 0;
+}
+
+static void findex_clear(sdb_env *env)
+{
+    env->wal_base += env->nframes;
+    env->nframes = 0;
+    if (env->fhcap)
+        memset(env->fhash, 0, env->fhcap * sizeof *env->fhash);
+    env->fhcount = 0;
+}
+
+/* Newest global frame number of pgno at or below mark; 0 = main file. mu held. */
+static uint64_t findex_lookup(sdb_env *env, pgno_t pgno, uint64_t mark)
+{
+    uint32_t *slot = fhash_slot(env, pgno);
+    if (!slot)
+        return 0;
+    uint32_t i = *slot;
+    while (i) {
+        uint64_t g = env->wal_base + i;
+        if (g <= mark)
+            return g;
+        i = env->frames[i - 1].prev;
+    }
+    return 0;
+}
+
+/* ---- page cache ---- */
+
+static uint32_t ckey(pgno_t pgno, uint64_t fno) { return hash32(pgno ^ hash32((uint32_t)fno ^ (uint32_t)(fno >> 32))); }
+
+static void lru_unlink(sdb_centry *e)
+{
+    e->lprev->lnext = e->lnext;
+    e->lnext->lprev = e->lprev;
+}
+
+static void lru_front(sdb_env *env, sdb_centry *e)
+{
+    e->lnext = env->lru.lnext;
+    e->lprev = &env->lru;
+    env->lru.lnext->lprev = e;
+    env->lru.lnext = e;
+}
+
+static void cache_detach(sdb_env *env, sdb_centry *e)
+{
+    sdb_centry **pp = &env->chash[ckey(e->pgno, e->fno) & (env->chcap - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(e);
+    env->ncached--;
+    if (e->refs)
+        e->detached = 1;
+    else {
+        free(e->data);
+        free(e);
+    }
+}
+
+static void cache_evict(sdb_env *env)
+{
+    sdb_centry *e = env->lru.lprev;
+    while (env->ncached > env->cache_cap && e != &env->lru) {
+        sdb_centry *prev = e->lprev;
+        if (!e->refs) {
+            cache_detach(env, e);
+            atomic_fetch_add(&env->evictions, 1);
+        }
+        e = prev;
+    }
+}
+
+/* Drops the main-file copies of every page that has frames in the log
+ * (before a log reset) -- mu held, ckpt held exclusively. */
+static void cache_drop_main_copies(sdb_env *env)
+{
+    for (uint32_t b = 0; b < env->chcap; b++) {
+        sdb_centry *e = env->chash[b];
+        while (e) {
+            sdb_centry *next = e->hnext;
+            if (e->fno == 0 && fhash_slot(env, e->pgno))
+                cache_detach(env, e);
+            e = next;
+        }
+    }
+}
+
+static int read_main(sdb_env *env, pgno_t pgno, uint8_t *buf, size_t len)
+{
+    uint64_t off = (uint64_t)pgno * env->psize;
+    if (env->map && off + len <= env->maplen) {
+        pthread_mutex_lock(&env->mu);
+        uint64_t fsz = env->file_size;
+        pthread_mutex_unlock(&env->mu);
+        if (off + len <= fsz) {
+            memcpy(buf, env->map + off, len);
+            return 0;
+        }
+        return sdb_err(STREAMDB_ERR_CORRUPT, "page %u is beyond the end of the file", pgno);
+    }
+    return sdb_io_read(env, env->dbf, buf, len, off, env->path);
+}
+
+static int read_frame_page(sdb_env *env, uint64_t g, uint8_t *buf)
+{
+    uint32_t idx = (uint32_t)(g - env->wal_base - 1);
+    return sdb_io_read(env, env->walf, buf, env->psize, frame_off(env, idx) + SDB_FRAME_HDR,
+                       env->walpath);
+}
+
+static sdb_dirty *dirty_find(sdb_wtxn *w, pgno_t pgno)
+{
+    if (!w->dcap)
+        return NULL;
+    for (sdb_dirty *d = w->dhash[hash32(pgno) & (w->dcap - 1)]; d; d = d->next)
+        if (d->pgno == pgno)
+            return d;
+    return NULL;
+}
+
+int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out)
+{
+    if (v->w) {
+        sdb_dirty *d = dirty_find(v->w, pgno);
+        if (d) {
+            if (type && d->data[4] != type)
+                return sdb_err(STREAMDB_ERR_CORRUPT, "page %u: type %d where %d was expected",
+                               pgno, d->data[4], type);
+            out->data = d->data;
+            out->entry = NULL;
+            return 0;
+        }
+    }
+    if (pgno < SDB_FIRST_PAGE || pgno >= v->meta.npages)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "reference to page %u outside the database "
+                       "(%u pages)", pgno, v->meta.npages);
+    pthread_rwlock_rdlock(&env->ckpt);
+    pthread_mutex_lock(&env->mu);
+    uint64_t g = findex_lookup(env, pgno, v->mark);
+    uint32_t b = ckey(pgno, g) & (env->chcap - 1);
+    for (sdb_centry *e = env->chash[b]; e; e = e->hnext) {
+        if (e->pgno == pgno && e->fno == g) {
+            e->refs++;
+            lru_unlink(e);
+            lru_front(env, e);
+            pthread_mutex_unlock(&env->mu);
+            pthread_rwlock_unlock(&env->ckpt);
+            atomic_fetch_add_explicit(&env->hits, 1, memory_order_relaxed);
+            if (type && e->data[4] != type)
+                goto wrong_type;
+            out->data = e->data;
+            out->entry = e;
+            return 0;
+        wrong_type:
+            out->data = e->data;
+            out->entry = e;
+            sdb_page_put(env, out);
+            return sdb_err(STREAMDB_ERR_CORRUPT, "page %u: type %d where %d was expected",
+                           pgno, e->data[4], type);
+        }
+    }
+    pthread_mutex_unlock(&env->mu);
+    atomic_fetch_add_explicit(&env->misses, 1, memory_order_relaxed);
+
+    sdb_centry *e = calloc(1, sizeof *e);
+    uint8_t *data = malloc(env->psize);
+    if (!e || !data) {
+        free(e);
+        free(data);
+        pthread_rwlock_unlock(&env->ckpt);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory reading page %u", pgno);
+    }
+    int rc = g ? read_frame_page(env, g, data) : read_main(env, pgno, data, env->psize);
+    pthread_rwlock_unlock(&env->ckpt);
+    if (!rc) {
+        if (atomic_load_explicit(&env->quick, memory_order_relaxed)) {
+            if (rd32(data + 8) != pgno || (type && data[4] != type))
+                rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u: bad header", pgno);
+        } else {
+            rc = sdb_page_verify(data, env->psize, pgno, type);
+        }
+    }
+    if (rc) {
+        free(e);
+        free(data);
+        return rc;
+    }
+    e->pgno = pgno;
+    e->fno = g;
+    e->data = data;
+    e->refs = 1;
+    pthread_mutex_lock(&env->mu);
+    /* another thread may have loaded the same version meanwhile */
+    for (sdb_centry *o = env->chash[b]; o; o = o->hnext) {
+        if (o->pgno == pgno && o->fno == g) {
+            o->refs++;
+            pthread_mutex_unlock(&env->mu);
+            free(e);
+            free(data);
+            out->data = o->data;
+            out->entry = o;
+            return 0;
+        }
+    }
+    e->hnext = env->chash[b];
+    env->chash[b] = e;
+    lru_front(env, e);
+    env->ncached++;
+    cache_evict(env);
+    pthread_mutex_unlock(&env->mu);
+    out->data = data;
+    out->entry = e;
+    return 0;
+}
+
+void sdb_page_put(sdb_env *env, sdb_page *p)
+{
+    sdb_centry *e = p->entry;
+    p->entry = NULL;
+    p->data = NULL;
+    if (!e)
+        return;
+    pthread_mutex_lock(&env->mu);
+    if (--e->refs == 0 && e->detached) {
+        free(e->data);
+        free(e);
+    }
+    pthread_mutex_unlock(&env->mu);
+}
+
+int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, uint8_t *buf,
+                   const uint8_t **ptr)
+{
+    uint32_t npages = (len + env->psize - 1) / env->psize;
+    if (pgno < SDB_FIRST_PAGE || (uint64_t)pgno + npages > v->meta.npages)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "chunk at page %u (+%u) outside the database",
+                       pgno, npages);
+    int rc = 0;
+    pthread_rwlock_rdlock(&env->ckpt);
+    /* Which pages of the run live in the log (or this txn's dirty set)? */
+    int any_log = 0;
+    pthread_mutex_lock(&env->mu);
+    if (env->fhcount)
+        for (uint32_t i = 0; i < npages && !any_log; i++)
+            any_log = findex_lookup(env, pgno + i, v->mark) != 0;
+    uint64_t fsz = env->file_size;
+    pthread_mutex_unlock(&env->mu);
+    if (v->w && v->w->ndirty)
+        for (uint32_t i = 0; i < npages && !any_log; i++)
+            any_log = dirty_find(v->w, pgno + i) != NULL;
+    uint64_t off = (uint64_t)pgno * env->psize;
+    if (!any_log) {
+        if (env->map && off + len <= env->maplen && off + len <= fsz) {
+            *ptr = env->map + off;
+        } else {
+            rc = sdb_io_read(env, env->dbf, buf, len, off, env->path);
+            *ptr = buf;
+        }
+        pthread_rwlock_unlock(&env->ckpt);
+        return rc;
+    }
+    for (uint32_t i = 0; i < npages && !rc; i++) {
+        uint32_t n = (i + 1 == npages) ? len - i * env->psize : env->psize;
+        sdb_dirty *d = v->w ? dirty_find(v->w, pgno + i) : NULL;
+        if (d) {
+            memcpy(buf + (size_t)i * env->psize, d->data, n);
+            continue;
+        }
+        pthread_mutex_lock(&env->mu);
+        uint64_t g = findex_lookup(env, pgno + i, v->mark);
+        pthread_mutex_unlock(&env->mu);
+        if (g) {
+            uint32_t idx = (uint32_t)(g - env->wal_base - 1);
+            rc = sdb_io_read(env, env->walf, buf + (size_t)i * env->psize, n,
+                             frame_off(env, idx) + SDB_FRAME_HDR, env->walpath);
+        } else {
+            rc = sdb_io_read(env, env->dbf, buf + (size_t)i * env->psize, n,
+                             off + (uint64_t)i * env->psize, env->path);
+        }
+    }
+    pthread_rwlock_unlock(&env->ckpt);
+    *ptr = buf;
+    return rc;
+}
+
+/* ---- readers ---- */
+
+void sdb_view_begin(sdb_env *env, sdb_view *v)
+{
+    pthread_mutex_lock(&env->mu);
+    v->meta = env->meta;
+    v->mark = env->durable;
+    v->w = NULL;
+    v->next = env->readers.next;
+    v->prev = &env->readers;
+    env->readers.next->prev = v;
+    env->readers.next = v;
+    v->registered = 1;
+    env->nreaders++;
+    pthread_mutex_unlock(&env->mu);
+}
+
+void sdb_view_end(sdb_env *env, sdb_view *v)
+{
+    if (!v->registered)
+        return;
+    pthread_mutex_lock(&env->mu);
+    v->prev->next = v->next;
+    v->next->prev = v->prev;
+    v->registered = 0;
+    env->nreaders--;
+    pthread_mutex_unlock(&env->mu);
+}
+
+/* mu held */
+static void oldest_reader(sdb_env *env, uint64_t *txn, uint64_t *mark)
+{
+    *txn = UINT64_MAX;
+    *mark = UINT64_MAX;
+    for (sdb_view *v = env->readers.next; v != &env->readers; v = v->next) {
+        if (v->meta.txnid < *txn)
+            *txn = v->meta.txnid;
+        if (v->mark < *mark)
+            *mark = v->mark;
+    }
+}
+
+uint64_t sdb_oldest_reader_txn(sdb_env *env)
+{
+    uint64_t t, m;
+    pthread_mutex_lock(&env->mu);
+    oldest_reader(env, &t, &m);
+    pthread_mutex_unlock(&env->mu);
+    return t == UINT64_MAX ? 0 : t;
+}
+
+/* ---- free runs ---- */
+
+static int runs_reserve(sdb_run **runs, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    sdb_run *n = realloc(*runs, ncap * sizeof *n);
+    if (!n)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the free list");
+    *runs = n;
+    *cap = ncap;
+    return 0;
+}
+
+/* Inserts [start, start+count) freed by txn, merging neighbours. */
+static int runs_add(sdb_wtxn *w, pgno_t start, uint32_t count, uint64_t txn)
+{
+    size_t lo = 0, hi = w->nruns;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->runs[mid].start < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0) {
+        sdb_run *p = &w->runs[lo - 1];
+        if (p->start + p->count > start)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "page %u freed twice", start);
+        if (p->start + p->count == start) {
+            p->count += count;
+            if (txn > p->txn)
+                p->txn = txn;
+            if (lo < w->nruns && p->start + p->count == w->runs[lo].start) {
+                p->count += w->runs[lo].count;
+                if (w->runs[lo].txn > p->txn)
+                    p->txn = w->runs[lo].txn;
+                memmove(&w->runs[lo], &w->runs[lo + 1], (w->nruns - lo - 1) * sizeof *w->runs);
+                w->nruns--;
+            }
+            return 0;
+        }
+    }
+    if (lo < w->nruns) {
+        sdb_run *n = &w->runs[lo];
+        if (start + count > n->start)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "page %u freed twice", n->start);
+        if (start + count == n->start) {
+            n->start = start;
+            n->count += count;
+            if (txn > n->txn)
+                n->txn = txn;
+            return 0;
+        }
+    }
+    int rc = runs_reserve(&w->runs, &w->capruns, w->nruns + 1);
+    if (rc)
+        return rc;
+    memmove(&w->runs[lo + 1], &w->runs[lo], (w->nruns - lo) * sizeof *w->runs);
+    w->runs[lo].start = start;
+    w->runs[lo].count = count;
+    w->runs[lo].txn = txn;
+    w->nruns++;
+    return 0;
+}
+
+static void runs_take(sdb_wtxn *w, size_t i, pgno_t start, uint32_t count)
+{
+    sdb_run *r = &w->runs[i];
+    if (start == r->start) {
+        r->start += count;
+        r->count -= count;
+        if (!r->count) {
+            memmove(&w->runs[i], &w->runs[i + 1], (w->nruns - i - 1) * sizeof *w->runs);
+            w->nruns--;
+        }
+    } else if (start + count == r->start + r->count) {
+        r->count -= count;
+    } else {
+        /* split: caller guarantees capacity for one more run */
+        sdb_run tail = {start + count, r->start + r->count - (start + count), r->txn};
+        r->count = start - r->start;
+        memmove(&w->runs[i + 2], &w->runs[i + 1], (w->nruns - i - 1) * sizeof *w->runs);
+        w->runs[i + 1] = tail;
+        w->nruns++;
+    }
+}
+
+static int extend(sdb_env *env, sdb_wtxn *w, uint32_t count, pgno_t *start)
+{
+    uint64_t maxpages = env->cfg.max_db_size / env->psize;
+    uint64_t np = (uint64_t)w->view.meta.npages + count;
+    if (np > maxpages || np > 0xFFFFFFF0ull)
+        return sdb_err(STREAMDB_ERR_FULL, "database would exceed max_db_size (%llu bytes)",
+                       (unsigned long long)env->cfg.max_db_size);
+    *start = w->view.meta.npages;
+    w->view.meta.npages = (uint32_t)np;
+    return 0;
+}
+
+/* ---- write transactions ---- */
+
+int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out)
+{
+    *out = NULL;
+    if (atomic_load(&env->fatal))
+        return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
+    pthread_mutex_lock(&env->wlock);
+    if (atomic_load(&env->fatal)) {
+        pthread_mutex_unlock(&env->wlock);
+        return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
+    }
+    sdb_wtxn *w = calloc(1, sizeof *w);
+    if (!w || runs_reserve(&w->runs, &w->capruns, env->nruns + 4)) {
+        if (w)
+            free(w->runs);
+        free(w);
+        pthread_mutex_unlock(&env->wlock);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory starting a transaction");
+    }
+    if (env->nruns)
+        memcpy(w->runs, env->runs, env->nruns * sizeof *w->runs);
+    w->nruns = env->nruns;
+    pthread_mutex_lock(&env->mu);
+    w->view.meta = env->wmeta;
+    w->view.mark = env->wal_base + env->nframes;
+    pthread_mutex_unlock(&env->mu);
+    w->view.w = w;
+    w->txnid = w->view.meta.txnid + 1;
+    *out = w;
+    return 0;
+}
+
+static void wtxn_free(sdb_wtxn *w)
+{
+    for (uint32_t b = 0; b < w->dcap; b++) {
+        sdb_dirty *d = w->dhash[b];
+        while (d) {
+            sdb_dirty *n = d->next;
+            free(d->data);
+            free(d);
+            d = n;
+        }
+    }
+    free(w->dhash);
+    free(w->runs);
+    free(w);
+}
+
+void sdb_wtxn_abort(sdb_env *env, sdb_wtxn *w)
+{
+    wtxn_free(w);
+    pthread_mutex_unlock(&env->wlock);
+}
+
+static int dirty_add(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
+{
+    if ((w->ndirty + 1) * 2 > w->dcap) {
+        uint32_t ncap = w->dcap ? w->dcap * 2 : 64;
+        sdb_dirty **nh = calloc(ncap, sizeof *nh);
+        if (!nh)
+            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+        for (uint32_t b = 0; b < w->dcap; b++) {
+            sdb_dirty *d = w->dhash[b];
+            while (d) {
+                sdb_dirty *n = d->next;
+                uint32_t j = hash32(d->pgno) & (ncap - 1);
+                d->next = nh[j];
+                nh[j] = d;
+                d = n;
+            }
+        }
+        free(w->dhash);
+        w->dhash = nh;
+        w->dcap = ncap;
+    }
+    sdb_dirty *d = malloc(sizeof *d);
+    uint8_t *buf = malloc(env->psize);
+    if (!d || !buf) {
+        free(d);
+        free(buf);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    d->pgno = pgno;
+    d->data = buf;
+    d->raw = 0;
+    uint32_t j = hash32(pgno) & (w->dcap - 1);
+    d->next = w->dhash[j];
+    w->dhash[j] = d;
+    w->ndirty++;
+    *data = buf;
+    return 0;
+}
+
+static void dirty_remove(sdb_wtxn *w, pgno_t pgno)
+{
+    if (!w->dcap)
+        return;
+    sdb_dirty **pp = &w->dhash[hash32(pgno) & (w->dcap - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->pgno == pgno) {
+            sdb_dirty *d = *pp;
+            *pp = d->next;
+            free(d->data);
+            free(d);
+            w->ndirty--;
+            return;
+        }
+    }
+}
+
+int sdb_page_dirty(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
+{
+    sdb_dirty *d = dirty_find(w, pgno);
+    if (d) {
+        *data = d->data;
+        return 0;
+    }
+    sdb_page p;
+    int rc = sdb_page_get(env, &w->view, pgno, 0, &p);
+    if (rc)
+        return rc;
+    uint8_t *buf;
+    rc = dirty_add(env, w, pgno, &buf);
+    if (!rc)
+        memcpy(buf, p.data, env->psize);
+    sdb_page_put(env, &p);
+    *data = buf;
+    return rc;
+}
+
+int sdb_page_new(sdb_env *env, sdb_wtxn *w, pgno_t *pgno, uint8_t **data)
+{
+    pgno_t p;
+    int rc;
+    if (w->nruns) {
+        p = w->runs[0].start;
+        runs_take(w, 0, p, 1);
+        w->view.meta.free_pages--;
+    } else if ((rc = extend(env, w, 1, &p))) {
+        return rc;
+    }
+    rc = dirty_add(env, w, p, data);
+    if (rc)
+        return rc;
+    memset(*data, 0, env->psize);
+    *pgno = p;
+    return 0;
+}
+
+int sdb_page_free(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint32_t count)
+{
+    if (pgno < SDB_FIRST_PAGE || (uint64_t)pgno + count > w->view.meta.npages)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "free of pages %u+%u outside the database", pgno, count);
+    for (uint32_t i = 0; i < count && w->ndirty; i++)
+        dirty_remove(w, pgno + i);
+    int rc = runs_reserve(&w->runs, &w->capruns, w->nruns + 2);
+    if (!rc)
+        rc = runs_add(w, pgno, count, w->txnid);
+    if (!rc)
+        w->view.meta.free_pages += count;
+    return rc;
+}
+
+int sdb_alloc_run(sdb_env *env, sdb_wtxn *w, uint32_t count, int direct, pgno_t *start)
+{
+    uint64_t t, m;
+    pthread_mutex_lock(&env->mu);
+    oldest_reader(env, &t, &m);
+    uint64_t limit = env->meta.txnid;   /* durable and visible */
+    if (t < limit)
+        limit = t;
+    if (!direct)
+        limit = UINT64_MAX;   /* [F9] log-written pages may reuse any free page */
+    int rc = runs_reserve(&w->runs, &w->capruns, w->nruns + 2);
+    for (size_t i = 0; !rc && i < w->nruns; i++) {
+        sdb_run *r = &w->runs[i];
+        if (r->count < count || r->txn > limit)
+            continue;
+        /* [F10] no page of the run may have a frame in the log */
+        pgno_t s = r->start;
+        for (uint32_t k = 0; k < count && s + count <= r->start + r->count; k++) {
+            if (direct && (fhash_slot(env, s + k) || dirty_find(w, s + k))) {
+                s = s + k + 1;
+                k = (uint32_t)-1;
+            }
+        }
+        if (s + count <= r->start + r->count) {
+            pthread_mutex_unlock(&env->mu);
+            runs_take(w, i, s, count);
+            w->view.meta.free_pages -= count;
+            *start = s;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&env->mu);
+    if (rc)
+        return rc;
+    return extend(env, w, count, start);
+}
+
+int sdb_put_raw(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const uint8_t *buf, size_t len)
+{
+    for (size_t off = 0; off < len; off += env->psize, pgno++) {
+        uint8_t *data;
+        sdb_dirty *d = dirty_find(w, pgno);
+        if (d) {
+            data = d->data;
+        } else {
+            int rc = dirty_add(env, w, pgno, &data);
+            if (rc)
+                return rc;
+            d = dirty_find(w, pgno);
+        }
+        d->raw = 1;
+        size_t n = len - off < env->psize ? len - off : env->psize;
+        memcpy(data, buf + off, n);
+        memset(data + n, 0, env->psize - n);
+    }
+    return 0;
+}
+
+int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, size_t len)
+{
+    uint64_t off = (uint64_t)pgno * env->psize;
+    int rc = sdb_io_write(env, env->dbf, buf, len, off, env->path);
+    if (rc)
+        return rc;
+    w->direct_written = 1;
+    pthread_mutex_lock(&env->mu);
+    if (off + len > env->file_size)
+        env->file_size = off + len;
+    pthread_mutex_unlock(&env->mu);
+    return 0;
+}
+
+/* ---- free-list persistence ---- */
+
+#define FL_HDR (SDB_PAGE_HDR + 8)
+
+static uint32_t fl_per_page(const sdb_env *env) { return (env->psize - FL_HDR) / 16; }
+
+/* Loads the free list of state m into runs (at open). */
+static int freelist_load(sdb_env *env, const sdb_view *v, sdb_run **runs, size_t *nruns,
+                         size_t *cap)
+{
+    *nruns = 0;
+    pgno_t p = v->meta.free_head;
+    uint32_t hops = 0;
+    while (p) {
+        if (++hops > v->meta.npages)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "free list loops");
+        sdb_page pg;
+        int rc = sdb_page_get(env, v, p, SDB_PT_FREELIST, &pg);
+        if (rc)
+            return rc;
+        uint32_t next = rd32(pg.data + SDB_PAGE_HDR), n = rd32(pg.data + SDB_PAGE_HDR + 4);
+        if (n > fl_per_page(env)) {
+            sdb_page_put(env, &pg);
+            return sdb_err(STREAMDB_ERR_CORRUPT, "free-list page %u: bad count", p);
+        }
+        rc = runs_reserve(runs, cap, *nruns + n + 1);
+        for (uint32_t i = 0; !rc && i < n; i++) {
+            const uint8_t *e = pg.data + FL_HDR + i * 16;
+            sdb_run r = {rd32(e), rd32(e + 4), rd64(e + 8)};
+            if (r.start < SDB_FIRST_PAGE || !r.count ||
+                (uint64_t)r.start + r.count > v->meta.npages ||
+                (*nruns && (*runs)[*nruns - 1].start + (*runs)[*nruns - 1].count > r.start))
+                rc = sdb_err(STREAMDB_ERR_CORRUPT, "free-list page %u: bad run", p);
+            else
+                (*runs)[(*nruns)++] = r;
+        }
+        sdb_page_put(env, &pg);
+        if (rc)
+            return rc;
+        p = next;
+    }
+    return 0;
+}
+
+/* Frees the old chain and writes the working free list into new pages. */
+static int freelist_store(sdb_env *env, sdb_wtxn *w)
+{
+    pgno_t p = w->view.meta.free_head;
+    uint32_t hops = 0;
+    while (p) {
+        if (++hops > w->view.meta.npages)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "free list loops");
+        sdb_page pg;
+        int rc = sdb_page_get(env, &w->view, p, SDB_PT_FREELIST, &pg);
+        if (rc)
+            return rc;
+        pgno_t next = rd32(pg.data + SDB_PAGE_HDR);
+        sdb_page_put(env, &pg);
+        rc = sdb_page_free(env, w, p, 1);
+        if (rc)
+            return rc;
+        p = next;
+    }
+    /* The chain pages are taken from the list they describe; taking a page
+     * never adds a run, so the number needed only falls. */
+    uint32_t per = fl_per_page(env);
+    pgno_t *pages = NULL;
+    uint32_t have = 0, cap = 0;
+    int rc = 0;
+    while (!rc && (uint64_t)have * per < w->nruns) {
+        if (have == cap) {
+            cap = cap ? cap * 2 : 8;
+            pgno_t *np = realloc(pages, cap * sizeof *np);
+            if (!np) {
+                rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+                break;
+            }
+            pages = np;
+        }
+        uint8_t *data;
+        rc = sdb_page_new(env, w, &pages[have], &data);
+        if (!rc) {
+            have++;
+        }
+    }
+    if (rc) {
+        free(pages);
+        return rc;
+    }
+    /* sdb_page_new counted each taken page out of free_pages already */
+    size_t r = 0;
+    for (uint32_t i = 0; i < have; i++) {
+        uint8_t *data;
+        rc = sdb_page_dirty(env, w, pages[i], &data);
+        if (rc)
+            break;
+        memset(data, 0, env->psize);
+        uint32_t n = 0;
+        while (r < w->nruns && n < per) {
+            uint8_t *e = data + FL_HDR + n * 16;
+            wr32(e, w->runs[r].start);
+            wr32(e + 4, w->runs[r].count);
+            wr64(e + 8, w->runs[r].txn);
+            n++;
+            r++;
+        }
+        wr32(data + SDB_PAGE_HDR, i + 1 < have ? pages[i + 1] : 0);
+        wr32(data + SDB_PAGE_HDR + 4, n);
+        data[4] = SDB_PT_FREELIST;
+    }
+    if (!rc)
+        w->view.meta.free_head = have ? pages[0] : 0;
+    free(pages);
+    return rc;
+}
+
+/* ---- commit ---- */
+
+static int cmp_pgno(const void *a, const void *b)
+{
+    pgno_t x = (*(sdb_dirty *const *)a)->pgno, y = (*(sdb_dirty *const *)b)->pgno;
+    return x < y ? -1 : x > y;
+}
+
+static int runs_equal(const sdb_env *env, const sdb_wtxn *w)
+{
+    return env->nruns == w->nruns &&
+           (!w->nruns || !memcmp(env->runs, w->runs, w->nruns * sizeof *w->runs));
+}
+
+/* Waits until frame g is durable, syncing the log if nobody else is. */
+static int group_sync(sdb_env *env, uint64_t g)
+{
+    int rc = 0;
+    pthread_mutex_lock(&env->smu);
+    for (;;) {
+        pthread_mutex_lock(&env->mu);
+        uint64_t durable = env->durable;
+        uint64_t appended = env->wal_base + env->nframes;
+        pthread_mutex_unlock(&env->mu);
+        if (durable >= g)
+            break;
+        if (atomic_load(&env->fatal)) {
+            rc = sdb_err(STREAMDB_ERR_FATAL, "the log could not be synced; reopen the database");
+            break;
+        }
+        if (env->syncing) {
+            pthread_cond_wait(&env->scond, &env->smu);
+            continue;
+        }
+        env->syncing = 1;
+        pthread_mutex_unlock(&env->smu);
+        rc = env->cfg.sync_commits ? sdb_io_sync(env, env->walf, env->walpath) : 0;
+        pthread_mutex_lock(&env->smu);
+        env->syncing = 0;
+        if (!rc) {
+            /* publish every commit up to what this sync covered [F5] */
+            pthread_mutex_lock(&env->mu);
+            size_t k = 0;
+            while (k < env->npend && env->pend[k].fno <= appended)
+                k++;
+            if (k) {
+                env->meta = env->pend[k - 1].meta;
+                env->durable = env->pend[k - 1].fno;
+                memmove(env->pend, env->pend + k, (env->npend - k) * sizeof *env->pend);
+                env->npend -= k;
+            }
+            pthread_mutex_unlock(&env->mu);
+        }
+        pthread_cond_broadcast(&env->scond);
+        if (rc)
+            break;
+    }
+    pthread_mutex_unlock(&env->smu);
+    return rc;
+}
+
+int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
+{
+    int rc = 0;
+    if (w->failed) {
+        sdb_wtxn_abort(env, w);
+        return sdb_err(STREAMDB_ERR_TRANSACTION, "the transaction had a failed operation and "
+                       "was rolled back");
+    }
+    if (!w->ndirty && runs_equal(env, w) && !w->direct_written &&
+        !memcmp(&w->view.meta, &env->wmeta, sizeof w->view.meta)) {
+        sdb_wtxn_abort(env, w);   /* nothing to write */
+        return 0;
+    }
+    if (!runs_equal(env, w))
+        rc = freelist_store(env, w);
+    if (rc)
+        goto fail;
+    w->view.meta.txnid = w->txnid;
+    if (w->direct_written) {
+        /* [F10] chunk data is durable before anything points to it */
+        rc = sdb_io_sync(env, env->dbf, env->path);
+        if (rc)
+            goto fail;
+    }
+    /* Append frames: dirty pages by page number, then the meta as commit frame. */
+    sdb_dirty **list = malloc((w->ndirty + 1) * sizeof *list);
+    size_t fsz = frame_size(env), batch_max = 64, nb = 0;
+    uint8_t *buf = malloc(batch_max * fsz);
+    if (!list || !buf) {
+        free(list);
+        free(buf);
+        rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
+        goto fail;
+    }
+    size_t n = 0;
+    for (uint32_t b = 0; b < w->dcap; b++)
+        for (sdb_dirty *d = w->dhash[b]; d; d = d->next)
+            list[n++] = d;
+    qsort(list, n, sizeof *list, cmp_pgno);
+    uint8_t *metapage = malloc(env->psize);
+    if (!metapage) {
+        free(list);
+        free(buf);
+        rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
+        goto fail;
+    }
+    meta_encode(env, &w->view.meta, metapage, 0);
+    uint32_t first = env->nframes;  /* stable: only the writer appends */
+    uint32_t cksum = env->wal_cksum;
+    uint64_t woff = frame_off(env, first);
+    for (size_t i = 0; i <= n && !rc; i++) {
+        uint8_t *f = buf + nb * fsz;
+        const uint8_t *page;
+        pgno_t pgno;
+        if (i < n) {
+            pgno = list[i]->pgno;
+            uint8_t *d = list[i]->data;
+            if (!list[i]->raw)   /* typed page: seal it; raw chunk pages are covered by the chunk CRC */
+                sdb_page_seal(d, env->psize, d[4], pgno, w->txnid);
+            page = d;
+        } else {
+            pgno = 0;
+            page = metapage;
+        }
+        wr32(f, pgno);
+        wr32(f + 4, i == n ? 1 : 0);
+        wr64(f + 8, w->txnid);
+        wr32(f + 16, env->wal_salt);
+        memcpy(f + SDB_FRAME_HDR, page, env->psize);
+        cksum = sdb_crc32c(cksum, f, 20);
+        cksum = sdb_crc32c(cksum, f + SDB_FRAME_HDR, env->psize);
+        wr32(f + 20, cksum);
+        if (++nb == batch_max || i == n) {
+            rc = sdb_io_write(env, env->walf, buf, nb * fsz, woff, env->walpath);
+            woff += nb * fsz;
+            nb = 0;
+        }
+    }
+    free(buf);
+    free(metapage);
+    if (rc) {
+        free(list);
+        goto fail;
+    }
+    /* Index the frames and hand the state to the next writer. */
+    pthread_mutex_lock(&env->mu);
+    for (size_t i = 0; i <= n && !rc; i++)
+        rc = findex_add(env, i < n ? list[i]->pgno : 0);
+    free(list);
+    if (!rc && env->npend == env->cappend) {
+        size_t nc = env->cappend ? env->cappend * 2 : 16;
+        sdb_pending *np = realloc(env->pend, nc * sizeof *np);
+        if (!np)
+            rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+        else {
+            env->pend = np;
+            env->cappend = nc;
+        }
+    }
+    uint64_t g = env->wal_base + env->nframes;
+    if (!rc) {
+        env->pend[env->npend].fno = g;
+        env->pend[env->npend].meta = w->view.meta;
+        env->npend++;
+        env->wmeta = w->view.meta;
+        env->wal_cksum = cksum;
+    }
+    pthread_mutex_unlock(&env->mu);
+    if (rc) {
+        atomic_store(&env->fatal, 1);  /* the in-memory index no longer matches the log */
+        goto fail;
+    }
+    /* swap in the free list */
+    sdb_run *old = env->runs;
+    env->runs = w->runs;
+    env->nruns = w->nruns;
+    env->capruns = w->capruns;
+    w->runs = old;
+    wtxn_free(w);
+    pthread_mutex_unlock(&env->wlock);
+    return group_sync(env, g);
+
+fail:
+    sdb_wtxn_abort(env, w);
+    return rc;
+}
+
+/* ---- checkpoint ---- */
+
+static int write_meta_slot(sdb_env *env, const sdb_meta *m)
+{
+    uint8_t *page = malloc(env->psize);
+    if (!page)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sdb_meta mm = *m;
+    pgno_t slot = (pgno_t)(mm.seq & 1);
+    meta_encode(env, &mm, page, slot);
+    int rc = sdb_io_write(env, env->dbf, page, env->psize, (uint64_t)slot * env->psize, env->path);
+    free(page);
+    if (!rc)
+        rc = sdb_io_sync(env, env->dbf, env->path);
+    return rc;
+}
+
+static uint32_t fresh_salt(void)
+{
+    uint32_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != sizeof s)
+        s = (uint32_t)(sdb_now_ns() ^ ((uint64_t)getpid() << 16));
+    return s ? s : 1;
+}
+
+static int wal_write_header(sdb_env *env)
+{
+    uint8_t h[SDB_WAL_HDR];
+    memset(h, 0, sizeof h);
+    wr32(h, WAL_MAGIC);
+    wr32(h + 4, SDB_FORMAT_VERSION);
+    wr32(h + 8, env->psize);
+    wr32(h + 12, env->wal_salt);
+    wr32(h + 16, sdb_crc32c(0, h, 16));
+    int rc = sdb_io_write(env, env->walf, h, sizeof h, 0, env->walpath);
+    if (!rc) {
+        int e = env->vfs->truncate(env->walf, SDB_WAL_HDR);
+        if (e) {
+            atomic_store(&env->fatal, 1);
+            rc = sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
+        }
+    }
+    if (!rc)
+        rc = sdb_io_sync(env, env->walf, env->walpath);
+    env->wal_cksum = env->wal_salt;
+    return rc;
+}
+
+/* Called with wlock held and no transaction open. */
+int sdb_checkpoint(sdb_env *env, int force)
+{
+    if (env->readonly || atomic_load(&env->fatal))
+        return 0;
+    pthread_mutex_lock(&env->mu);
+    uint64_t appended = env->wal_base + env->nframes;
+    uint64_t durable = env->durable;
+    uint64_t rt, rm;
+    oldest_reader(env, &rt, &rm);
+    pthread_mutex_unlock(&env->mu);
+    if (!env->nframes)
+        return 0;
+    if (durable < appended) {
+        /* a commit is still waiting for its sync: make it durable first */
+        int rc = group_sync(env, appended);
+        if (rc)
+            return rc;
+        durable = appended;
+    }
+    uint64_t limit = rm < durable ? rm : durable;
+    if (limit <= env->wal_base)
+        return 0;   /* readers still need every frame of this log */
+    uint32_t nlocal = (uint32_t)(limit - env->wal_base);
+    /* newest frame <= limit of each page: walk the frames backwards */
+    uint8_t *seen = calloc((size_t)env->wmeta.npages / 8 + 1, 1);
+    uint8_t *page = malloc(env->psize);
+    if (!seen || !page) {
+        free(seen);
+        free(page);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory in checkpoint");
+    }
+    int rc = 0;
+    sdb_meta meta = {0};
+    int have_meta = 0;
+    for (uint32_t i = nlocal; i-- > 0 && !rc;) {
+        pgno_t p = env->frames[i].pgno;
+        if (p == 0) {
+            if (!have_meta) {
+                rc = sdb_io_read(env, env->walf, page, env->psize,
+                                 frame_off(env, i) + SDB_FRAME_HDR, env->walpath);
+                if (!rc)
+                    rc = meta_decode(env, page, 0, &meta);
+                have_meta = 1;
+            }
+            continue;
+        }
+        if (p >= env->wmeta.npages || (seen[p / 8] & (1 << (p % 8))))
+            continue;
+        seen[p / 8] |= (uint8_t)(1 << (p % 8));
+        rc = sdb_io_read(env, env->walf, page, env->psize, frame_off(env, i) + SDB_FRAME_HDR,
+                         env->walpath);
+        if (!rc)
+            rc = sdb_io_write(env, env->dbf, page, env->psize, (uint64_t)p * env->psize, env->path);
+    }
+    free(seen);
+    free(page);
+    if (!rc && !have_meta)
+        rc = sdb_err(STREAMDB_ERR_INTERNAL, "checkpoint found no commit frame");
+    if (rc)
+        return rc;
+    /* the file covers every page of the state (pages never written are holes) */
+    uint64_t want = (uint64_t)meta.npages * env->psize;
+    pthread_mutex_lock(&env->mu);
+    uint64_t fsz = env->file_size;
+    pthread_mutex_unlock(&env->mu);
+    if (fsz < want) {
+        int e = env->vfs->truncate(env->dbf, want);
+        if (e) {
+            atomic_store(&env->fatal, 1);
+            return sdb_err(STREAMDB_ERR_IO, "extending %s failed: %s", env->path, strerror(e));
+        }
+        fsz = want;
+    }
+    rc = sdb_io_sync(env, env->dbf, env->path);
+    if (rc)
+        return rc;
+    meta.seq = env->meta.seq + 1;
+    rc = write_meta_slot(env, &meta);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&env->mu);
+    env->meta.seq = meta.seq;
+    env->wmeta.seq = meta.seq;
+    if (fsz > env->file_size)
+        env->file_size = fsz;
+    pthread_mutex_unlock(&env->mu);
+    env->checkpoints++;
+    if (limit < appended)
+        return 0;   /* partial: a reader still needs the newest frames */
+    /* [F6] every frame copied and seen by every reader: reset the log */
+    pthread_rwlock_wrlock(&env->ckpt);
+    pthread_mutex_lock(&env->mu);
+    oldest_reader(env, &rt, &rm);
+    int ok = rm >= appended || rm == UINT64_MAX;
+    if (ok) {
+        cache_drop_main_copies(env);
+        findex_clear(env);
+    }
+    pthread_mutex_unlock(&env->mu);
+    if (ok) {
+        env->wal_salt = fresh_salt();
+        rc = wal_write_header(env);
+        /* shrink the main file back to the state: drops aborted direct writes */
+        if (!rc && env->file_size > want) {
+            int e = env->vfs->truncate(env->dbf, want);
+            if (!e) {
+                pthread_mutex_lock(&env->mu);
+                env->file_size = want;
+                pthread_mutex_unlock(&env->mu);
+            }
+        }
+    }
+    pthread_rwlock_unlock(&env->ckpt);
+    (void)force;
+    return rc;
+}
+
+int sdb_compact(sdb_env *env)
+{
+    /* Moves nothing: gives back the free run that ends at the end of the file. */
+    sdb_wtxn *w;
+    int rc = sdb_wtxn_begin(env, &w);
+    if (rc)
+        return rc;
+    /* The checkpoint moves the state's pages, not the state: w stays valid. */
+    rc = sdb_checkpoint(env, 1);
+    if (!rc && (env->nframes || env->nreaders))
+        rc = sdb_err(STREAMDB_ERR_BUSY, "compact needs every reader closed");
+    if (rc || !w->nruns ||
+        w->runs[w->nruns - 1].start + w->runs[w->nruns - 1].count != w->view.meta.npages) {
+        sdb_wtxn_abort(env, w);
+        return rc;
+    }
+    uint32_t cut = w->runs[w->nruns - 1].count;
+    w->view.meta.npages -= cut;
+    w->view.meta.free_pages -= cut;
+    w->nruns--;
+    rc = freelist_store(env, w);
+    if (rc) {
+        sdb_wtxn_abort(env, w);
+        return rc;
+    }
+    rc = sdb_wtxn_commit(env, w);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&env->wlock);
+    rc = sdb_checkpoint(env, 1);
+    pthread_mutex_unlock(&env->wlock);
+    return rc;
+}
+
+/* ---- open, recovery, close ---- */
+
+static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out)
+{
+    uint8_t *page = malloc(65536);
+    if (!page)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    int rc = sdb_io_read(env, env->dbf, page, 512, 0, env->path);
+    if (rc) {
+        free(page);
+        return rc;
+    }
+    if (memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
+        /* slot 0 may be torn: try slot 1 at the configured page size */
+        uint32_t ps = env->cfg.page_size;
+        if (fsize < 2ull * ps || sdb_io_read(env, env->dbf, page, 512, ps, env->path) ||
+            memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
+            free(page);
+            return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is not a StreamDb database", env->path);
+        }
+    }
+    uint32_t ps = rd32(page + 84);
+    if (ps < 4096 || ps > 65536 || (ps & (ps - 1))) {
+        free(page);
+        return sdb_err(STREAMDB_ERR_CORRUPT, "%s: header gives page size %u", env->path, ps);
+    }
+    if (env->cfg.page_size && ps != env->cfg.page_size) {
+        free(page);
+        return sdb_err(STREAMDB_ERR_INCOMPATIBLE, "%s was made with page size %u, the "
+                       "configuration asks for %u", env->path, ps, env->cfg.page_size);
+    }
+    env->psize = ps;
+    if (fsize < 2ull * ps) {
+        free(page);
+        return sdb_err(STREAMDB_ERR_CORRUPT, "%s is truncated (%llu bytes)", env->path,
+                       (unsigned long long)fsize);
+    }
+    sdb_meta m[2];
+    int ok[2];
+    char why[256] = "";
+    for (int s = 0; s < 2; s++) {
+        ok[s] = !sdb_io_read(env, env->dbf, page, ps, (uint64_t)s * ps, env->path) &&
+                !meta_decode(env, page, (pgno_t)s, &m[s]);
+        if (!ok[s] && !why[0])
+            snprintf(why, sizeof why, "%s", streamdb_errmsg(NULL));
+    }
+    free(page);
+    if (!ok[0] && !ok[1])
+        return sdb_err(STREAMDB_ERR_CORRUPT, "%s: both header slots are damaged (%s)", env->path, why);
+    int s = (ok[0] && ok[1]) ? (m[1].seq > m[0].seq) : ok[1];
+    *out = m[s];
+    sdb_err_clear();
+    return 0;
+}
+
+/* Scans the log and indexes every frame up to the last valid commit. */
+static int wal_recover(sdb_env *env, int *have_meta, sdb_meta *meta)
+{
+    *have_meta = 0;
+    uint64_t wsize;
+    int e = env->vfs->size(env->walf, &wsize);
+    if (e)
+        return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", env->walpath, strerror(e));
+    uint8_t h[SDB_WAL_HDR];
+    int valid = 0;
+    if (wsize >= SDB_WAL_HDR && !sdb_io_read(env, env->walf, h, sizeof h, 0, env->walpath) &&
+        rd32(h) == WAL_MAGIC && rd32(h + 16) == sdb_crc32c(0, h, 16)) {
+        if (rd32(h + 8) != env->psize)
+            return sdb_err(STREAMDB_ERR_INCOMPATIBLE, "%s has page size %u, the database %u",
+                           env->walpath, rd32(h + 8), env->psize);
+        valid = 1;
+    }
+    sdb_err_clear();
+    if (!valid) {
+        if (env->readonly)
+            return 0;
+        env->wal_salt = fresh_salt();
+        return wal_write_header(env);
+    }
+    env->wal_salt = rd32(h + 12);
+    uint32_t cksum = env->wal_salt, last_ok_cksum = cksum;
+    size_t fsz = frame_size(env);
+    uint8_t *f = malloc(fsz);
+    if (!f)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    uint32_t i = 0, ncommit = 0;
+    pgno_t *pg = NULL;
+    uint32_t cap = 0;
+    int rc = 0;
+    for (;; i++) {
+        uint64_t off = frame_off(env, i);
+        if (off + fsz > wsize)
+            break;
+        if (sdb_io_read(env, env->walf, f, fsz, off, env->walpath))
+            break;
+        if (rd32(f + 16) != env->wal_salt)
+            break;
+        uint32_t c = sdb_crc32c(cksum, f, 20);
+        c = sdb_crc32c(c, f + SDB_FRAME_HDR, env->psize);
+        if (c != rd32(f + 20))
+            break;   /* torn or stale: the end of the log [F4] */
+        cksum = c;
+        if (i == cap) {
+            cap = cap ? cap * 2 : 1024;
+            pgno_t *np = realloc(pg, cap * sizeof *np);
+            if (!np) {
+                rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+                break;
+            }
+            pg = np;
+        }
+        pg[i] = rd32(f);
+        if (rd32(f + 4) & 1) {
+            sdb_meta m;
+            if (pg[i] != 0 || meta_decode(env, f + SDB_FRAME_HDR, 0, &m)) {
+                rc = sdb_err(STREAMDB_ERR_CORRUPT, "%s: commit frame %u is damaged", env->walpath, i);
+                break;
+            }
+            *meta = m;
+            *have_meta = 1;
+            ncommit = i + 1;
+            last_ok_cksum = cksum;
+        }
+    }
+    sdb_err_clear();
+    free(f);
+    pthread_mutex_lock(&env->mu);
+    for (uint32_t k = 0; !rc && k < ncommit; k++)
+        rc = findex_add(env, pg[k]);
+    pthread_mutex_unlock(&env->mu);
+    free(pg);
+    if (rc)
+        return rc;
+    env->wal_cksum = last_ok_cksum;
+    uint64_t end = frame_off(env, ncommit);
+    if (!env->readonly && wsize > end) {
+        /* drop the torn or uncommitted tail so new frames follow the last commit */
+        e = env->vfs->truncate(env->walf, end);
+        if (e)
+            return sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
+        rc = sdb_io_sync(env, env->walf, env->walpath);
+    }
+    return rc;
+}
+
+static int env_validate_config(streamdb_config *c)
+{
+    if (!c->page_size)
+        c->page_size = 8192;
+    if (c->page_size < 4096 || c->page_size > 65536 || (c->page_size & (c->page_size - 1)))
+        return sdb_err(STREAMDB_ERR_INVALID, "page_size %u is not a power of two from 4096 "
+                       "to 65536", c->page_size);
+    if (!c->page_cache_size)
+        c->page_cache_size = 2048;
+    if (!c->max_db_size)
+        c->max_db_size = 8ull << 40;
+    if (!c->max_document_size)
+        c->max_document_size = 256ull << 20;
+    if (!c->versions_to_keep)
+        c->versions_to_keep = 2;
+    if (c->versions_to_keep > 1000)
+        return sdb_err(STREAMDB_ERR_INVALID, "versions_to_keep %u is over 1000", c->versions_to_keep);
+    if (!c->file_mode)
+        c->file_mode = 0600;
+    if (!c->wal_autocheckpoint)
+        c->wal_autocheckpoint = 16ull << 20;
+    if (c->max_db_size < 64ull * c->page_size)
+        return sdb_err(STREAMDB_ERR_INVALID, "max_db_size %llu is under 64 pages",
+                       (unsigned long long)c->max_db_size);
+    if (c->use_compression)
+        return sdb_err(STREAMDB_ERR_UNSUPPORTED, "compression is not built into this version "
+                       "of libstreamdb yet");
+    if (c->has_encryption_key)
+        return sdb_err(STREAMDB_ERR_UNSUPPORTED, "not built with encryption");
+    return 0;
+}
+
+static void env_free(sdb_env *env)
+{
+    if (env->map)
+        env->vfs->unmap(env->dbf, env->map, env->maplen);
+    if (env->walf)
+        env->vfs->close(env->walf);
+    if (env->dbf)
+        env->vfs->close(env->dbf);
+    for (uint32_t b = 0; b < env->chcap; b++) {
+        sdb_centry *e = env->chash[b];
+        while (e) {
+            sdb_centry *n = e->hnext;
+            free(e->data);
+            free(e);
+            e = n;
+        }
+    }
+    free(env->chash);
+    free(env->frames);
+    free(env->fhash);
+    free(env->fhkey);
+    free(env->pend);
+    free(env->runs);
+    free(env->path);
+    free(env->walpath);
+    pthread_mutex_destroy(&env->mu);
+    pthread_rwlock_destroy(&env->ckpt);
+    pthread_mutex_destroy(&env->wlock);
+    pthread_mutex_destroy(&env->smu);
+    pthread_cond_destroy(&env->scond);
+    explicit_bzero(env->cfg.encryption_key, sizeof env->cfg.encryption_key);
+    free(env);
+}
+
+int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
+{
+    *out = NULL;
+    sdb_env *env = calloc(1, sizeof *env);
+    if (!env)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    if (cfg)
+        env->cfg = *cfg;
+    else
+        streamdb_config_init(&env->cfg);
+    pthread_mutex_init(&env->mu, NULL);
+    pthread_rwlock_init(&env->ckpt, NULL);
+    pthread_mutex_init(&env->wlock, NULL);
+    pthread_mutex_init(&env->smu, NULL);
+    pthread_cond_init(&env->scond, NULL);
+    env->readers.next = env->readers.prev = &env->readers;
+    env->lru.lnext = env->lru.lprev = &env->lru;
+    env->pid = getpid();
+    int rc = env_validate_config(&env->cfg);
+    if (rc) {
+        env_free(env);
+        return rc;
+    }
+    int page_size_set = cfg && cfg->page_size;
+    env->vfs = env->cfg.vfs ? env->cfg.vfs : streamdb_vfs_file();
+    env->readonly = env->cfg.read_only;
+    atomic_store(&env->quick, env->cfg.quick_mode);
+    size_t plen = strlen(path);
+    env->path = strdup(path);
+    env->walpath = malloc(plen + 5);
+    if (!env->path || !env->walpath) {
+        env_free(env);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    memcpy(env->walpath, path, plen);
+    memcpy(env->walpath + plen, "-wal", 5);
+
+    int exists = 0;
+    int e = env->vfs->exists(env->vfs, path, &exists);
+    if (e) {
+        env_free(env);
+        return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", path, strerror(e));
+    }
+    if (!exists && (env->readonly || !env->cfg.create)) {
+        env_free(env);
+        return sdb_err(STREAMDB_ERR_NOT_FOUND, "%s does not exist%s", path,
+                       env->readonly ? " (read-only open does not create)" : "");
+    }
+    e = env->vfs->open(env->vfs, path, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
+                       (exists ? 0 : STREAMDB_VFS_CREATE), env->cfg.file_mode, &env->dbf);
+    if (e) {
+        env_free(env);
+        if (e == EACCES || e == EROFS || e == EPERM)
+            return sdb_err(STREAMDB_ERR_READONLY, "cannot open %s for %s: %s", path,
+                           env->cfg.read_only ? "reading" : "writing (try read_only)", strerror(e));
+        return sdb_err(e == ENOENT ? STREAMDB_ERR_NOT_FOUND : STREAMDB_ERR_IO, "open of %s "
+                       "failed: %s", path, strerror(e));
+    }
+    e = env->vfs->lock(env->dbf, !env->readonly);
+    if (e) {
+        env_free(env);
+        if (e == EWOULDBLOCK || e == EAGAIN)
+            return sdb_err(STREAMDB_ERR_LOCKED, "%s is open in another process", path);
+        return sdb_err(STREAMDB_ERR_IO, "lock of %s failed: %s", path, strerror(e));
+    }
+    uint64_t fsize;
+    e = env->vfs->size(env->dbf, &fsize);
+    if (e) {
+        env_free(env);
+        return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", path, strerror(e));
+    }
+    sdb_meta meta;
+    if (fsize == 0) {
+        if (env->readonly) {
+            env_free(env);
+            return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is empty", path);
+        }
+        /* a new database: both slots, synced, then the directory */
+        env->psize = env->cfg.page_size;
+        memset(&meta, 0, sizeof meta);
+        meta.npages = SDB_FIRST_PAGE;
+        meta.seq = 1;
+        rc = write_meta_slot(env, &meta);
+        meta.seq = 2;
+        if (!rc)
+            rc = write_meta_slot(env, &meta);
+        if (!rc) {
+            e = env->vfs->sync_dir(env->vfs, path);
+            if (e)
+                rc = sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s", path,
+                             strerror(e));
+        }
+        fsize = 2ull * env->psize;
+        if (rc) {
+            env_free(env);
+            return rc;
+        }
+    } else {
+        if (!page_size_set)
+            env->cfg.page_size = 0;  /* take the file's */
+        rc = read_slots(env, fsize, &meta);
+        env->cfg.page_size = env->psize;
+        if (rc) {
+            env_free(env);
+            return rc;
+        }
+        if (fsize < (uint64_t)meta.npages * env->psize) {
+            env_free(env);
+            return sdb_err(STREAMDB_ERR_CORRUPT, "%s is truncated: %llu bytes where the header "
+                           "names %u pages of %u", path, (unsigned long long)fsize, meta.npages,
+                           env->psize);
+        }
+    }
+    env->file_size = fsize;
+    env->pages_per_chunk = SDB_CHUNK / env->psize;
+    env->max_path = env->psize >= 8192 ? STREAMDB_MAX_PATH : env->psize - 128;
+    env->inline_max = env->psize / 4 < 2048 ? env->psize / 4 : 2048;
+    env->cache_cap = env->cfg.page_cache_size;
+    env->chcap = 1;
+    while (env->chcap < env->cache_cap * 2)
+        env->chcap *= 2;
+    env->chash = calloc(env->chcap, sizeof *env->chash);
+    if (!env->chash) {
+        env_free(env);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+
+    /* the log */
+    int wexists = 0;
+    env->vfs->exists(env->vfs, env->walpath, &wexists);
+    if (wexists || !env->readonly) {
+        e = env->vfs->open(env->vfs, env->walpath, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
+                           STREAMDB_VFS_CREATE * !env->readonly, env->cfg.file_mode, &env->walf);
+        if (e) {
+            env_free(env);
+            return sdb_err(STREAMDB_ERR_IO, "open of %s failed: %s", env->walpath, strerror(e));
+        }
+        if (!wexists) {
+            e = env->vfs->sync_dir(env->vfs, env->walpath);
+            if (e) {
+                env_free(env);
+                return sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s",
+                               env->walpath, strerror(e));
+            }
+        }
+        int have = 0;
+        sdb_meta wm;
+        rc = wal_recover(env, &have, &wm);
+        if (rc) {
+            env_free(env);
+            return rc;
+        }
+        if (have) {
+            wm.seq = meta.seq;
+            meta = wm;
+        }
+    }
+    env->meta = meta;
+    env->wmeta = meta;
+    env->durable = env->wal_base + env->nframes;
+
+    if (env->cfg.use_mmap && env->vfs->map) {
+        env->maplen = env->cfg.max_db_size < MAP_CAP ? env->cfg.max_db_size : MAP_CAP;
+        e = env->vfs->map(env->dbf, env->maplen, (const void **)&env->map);
+        if (e) {
+            env->map = NULL;
+            sdb_log(env, STREAMDB_LOG_WARN, "mmap of %s failed (%s); reading with pread", path,
+                    strerror(e));
+        }
+    }
+    /* the free list of the newest state */
+    sdb_view v = {.meta = meta, .mark = env->durable};
+    rc = freelist_load(env, &v, &env->runs, &env->nruns, &env->capruns);
+    if (rc) {
+        env_free(env);
+        return rc;
+    }
+    if (env->cfg.quick_mode)
+        sdb_log(env, STREAMDB_LOG_WARN, "quick mode is on: page and chunk checksums are not "
+                "verified on reads, so corruption can go undetected");
+    *out = env;
+    return 0;
+}
+
+int sdb_env_close(sdb_env *env)
+{
+    int rc = 0;
+    if (!env->readonly && !atomic_load(&env->fatal)) {
+        pthread_mutex_lock(&env->wlock);
+        rc = sdb_checkpoint(env, 1);
+        pthread_mutex_unlock(&env->wlock);
+    }
+    env_free(env);
+    return rc;
+}
+
+int sdb_check_pages(sdb_env *env, const sdb_view *v, uint8_t *owner)
+{
+    /* free list: every run page owned once; the chain pages too */
+    sdb_run *runs = NULL;
+    size_t n = 0, cap = 0;
+    int rc = freelist_load(env, v, &runs, &n, &cap);
+    uint64_t total = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        for (uint32_t k = 0; k < runs[i].count; k++) {
+            pgno_t p = runs[i].start + k;
+            if (owner[p]) {
+                rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is both free and in use", p);
+                break;
+            }
+            owner[p] = 4;
+        }
+        total += runs[i].count;
+    }
+    free(runs);
+    if (!rc && total != v->meta.free_pages)
+        rc = sdb_err(STREAMDB_ERR_CORRUPT, "free list holds %llu pages, the header says %llu",
+                     (unsigned long long)total, (unsigned long long)v->meta.free_pages);
+    for (pgno_t p = v->meta.free_head; !rc && p;) {
+        if (owner[p]) {
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "free-list page %u owned twice", p);
+            break;
+        }
+        owner[p] = 5;
+        sdb_page pg;
+        rc = sdb_page_get(env, v, p, SDB_PT_FREELIST, &pg);
+        if (rc)
+            break;
+        p = rd32(pg.data + SDB_PAGE_HDR);
+        sdb_page_put(env, &pg);
+    }
+    return rc;
+}

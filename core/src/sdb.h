@@ -1,0 +1,306 @@
+/*
+ * sdb.h -- internal declarations shared by the layers of libstreamdb.
+ *
+ * Layers (one folder each, data flows down only):
+ *   api    public verbs, argument checks, errors, config
+ *   doc    document records, versions, chunk maps, streams, writers
+ *   index  B+trees (path tree, document tree) with prefix-compressed nodes
+ *   pager  views, page fetch and cache, allocation and free list, commit,
+ *          checkpoint, recovery
+ *   wal    the log file format: header, frames, scan
+ *   codec  CRC32C
+ *   vfs    the file and memory backends
+ *
+ * The byte layouts are in docs/format.md; the invariants quoted as [Fn] in
+ * comments are numbered there.
+ */
+#ifndef SDB_H
+#define SDB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "streamdb.h"
+
+typedef uint32_t pgno_t;
+
+#define SDB_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- fixed format constants (docs/format.md) ---- */
+#define SDB_FORMAT_VERSION 1
+#define SDB_MAGIC "StreamDb format\0"   /* 16 bytes */
+#define SDB_PAGE_HDR 64                 /* every typed page starts with this */
+#define SDB_CHUNK 65536u                /* logical chunk size of large documents */
+#define SDB_CHUNK_ENTRY 16              /* pgno, stored length, crc, flags */
+#define SDB_INLINE_CHUNKS 4             /* chunk entries kept inside the record */
+#define SDB_VREC_HDR 64                 /* version record header */
+#define SDB_WAL_HDR 64
+#define SDB_FRAME_HDR 24
+#define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
+#define SDB_DIRECT_MIN_CHUNKS 4         /* documents over 4 chunks bypass the log */
+
+enum {
+    SDB_PT_META = 1,
+    SDB_PT_LEAF = 2,
+    SDB_PT_BRANCH = 3,
+    SDB_PT_FREELIST = 4,
+    SDB_PT_MAPROOT = 5,
+    SDB_PT_MAPLEAF = 6,
+};
+
+/* little-endian helpers */
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void wr32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
+
+/* ---- codec ---- */
+SDB_HIDDEN uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ---- errors (api/error.c) ---- */
+/* Records a formatted message for the calling thread and returns code. */
+SDB_HIDDEN int sdb_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+SDB_HIDDEN void sdb_err_clear(void);
+
+/* ---- the meta record: the root of one committed state ---- */
+typedef struct sdb_meta {
+    uint64_t txnid;        /* last transaction in this state */
+    uint64_t seq;          /* meta slot sequence (checkpoint count) */
+    uint32_t npages;       /* pages in the database (slots included) */
+    pgno_t path_root;      /* path tree root, 0 when empty */
+    pgno_t doc_root;       /* document tree root, 0 when empty */
+    pgno_t free_head;      /* first free-list page, 0 when none */
+    uint64_t free_pages;   /* pages on the free list */
+    uint64_t doc_count;
+    uint64_t path_count;
+    uint64_t id_clock;     /* last id timestamp issued (ms), keeps ids ordered */
+} sdb_meta;
+
+/* A run of free pages, freed by transaction txn. */
+typedef struct sdb_run {
+    pgno_t start;
+    uint32_t count;
+    uint64_t txn;
+} sdb_run;
+
+typedef struct sdb_env sdb_env;
+typedef struct sdb_wtxn sdb_wtxn;
+
+/* A view is what one reader (or the writer) sees.  Readers register their
+ * view so that checkpoints and page reuse respect it [F9][F10]. */
+typedef struct sdb_view {
+    sdb_meta meta;
+    uint64_t mark;          /* newest global frame number visible */
+    sdb_wtxn *w;            /* the writer's dirty pages, or NULL */
+    struct sdb_view *prev, *next;
+    int registered;
+} sdb_view;
+
+/* A reference to a verified page, held while its bytes are used. */
+typedef struct sdb_page {
+    const uint8_t *data;
+    void *entry;            /* cache entry, NULL for a dirty page */
+} sdb_page;
+
+/* ---- page cache entry ---- */
+typedef struct sdb_centry {
+    pgno_t pgno;
+    uint64_t fno;           /* global frame number, 0 = main file copy */
+    uint32_t refs;
+    int detached;           /* removed from the hash, freed at refs == 0 */
+    struct sdb_centry *hnext, *lprev, *lnext;
+    uint8_t *data;
+} sdb_centry;
+
+/* ---- the log's in-memory frame index ---- */
+typedef struct sdb_frame {
+    pgno_t pgno;
+    uint32_t prev;          /* local index + 1 of the previous frame of pgno, 0 none */
+} sdb_frame;
+
+typedef struct sdb_pending {  /* appended but not yet durable commit */
+    uint64_t fno;
+    sdb_meta meta;
+} sdb_pending;
+
+struct sdb_env {
+    streamdb_config cfg;
+    const streamdb_vfs *vfs;
+    streamdb_file *dbf;
+    streamdb_file *walf;
+    char *path;
+    char *walpath;
+    uint32_t psize;
+    uint32_t pages_per_chunk;
+    size_t max_path;
+    size_t inline_max;
+    pid_t pid;
+    int readonly;
+    atomic_int fatal;             /* latched after a failed write or sync */
+    atomic_int quick;
+
+    pthread_mutex_t mu;           /* frame index, readers, committed state, cache */
+    pthread_rwlock_t ckpt;        /* readers shared; checkpoint/reset exclusive */
+    pthread_mutex_t wlock;        /* the single writer */
+    pthread_mutex_t smu;          /* group commit */
+    pthread_cond_t scond;
+    int syncing;
+
+    /* committed state (mu) */
+    sdb_meta meta;                /* newest durable commit: what new readers see */
+    uint64_t durable;             /* newest durable global frame number */
+    sdb_run *runs;                /* free list of the newest appended state (wlock) */
+    size_t nruns, capruns;
+
+    /* log (frame index under mu; file appends under wlock) */
+    uint64_t wal_base;            /* global number of frame 0 of this log = base + 1 */
+    uint32_t wal_salt;
+    uint32_t wal_cksum;           /* running checksum after the last frame */
+    sdb_frame *frames;
+    uint32_t nframes, capframes;
+    uint32_t *fhash;              /* pgno -> local index + 1, open addressing */
+    uint32_t *fhkey;
+    uint32_t fhcap, fhcount;
+    sdb_pending *pend;
+    size_t npend, cappend;
+    sdb_meta wmeta;               /* state after the last appended commit (wlock) */
+
+    /* main file */
+    uint64_t file_size;
+    const uint8_t *map;
+    uint64_t maplen;
+
+    /* readers (mu) */
+    sdb_view readers;             /* list head */
+    uint64_t nreaders;
+
+    /* page cache (mu) */
+    sdb_centry **chash;
+    uint32_t chcap;
+    sdb_centry lru;               /* list head: lnext is most recent */
+    uint32_t ncached, cache_cap;
+    atomic_uint_fast64_t hits, misses, evictions;
+    uint64_t checkpoints;
+
+    /* transaction owner */
+    sdb_wtxn *txn;                /* the open write transaction (wlock held) */
+    pthread_t owner;
+    int explicit_txn;
+
+    atomic_int children;          /* open streams, cursors, writers, snapshots */
+};
+
+/* ---- the write transaction ---- */
+typedef struct sdb_dirty {
+    pgno_t pgno;
+    int raw;                      /* chunk data: no page header to seal */
+    struct sdb_dirty *next;
+    uint8_t *data;
+} sdb_dirty;
+
+struct sdb_wtxn {
+    sdb_view view;                /* base state + dirty pages */
+    sdb_dirty **dhash;
+    uint32_t dcap, ndirty;
+    sdb_run *runs;                /* working copy of the free list */
+    size_t nruns, capruns;
+    uint64_t txnid;
+    int direct_written;           /* main file holds unsynced chunk data */
+    int failed;                   /* an operation failed: commit refused */
+};
+
+/* ---- pager (pager/pager.c) ---- */
+SDB_HIDDEN int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out);
+SDB_HIDDEN int sdb_env_close(sdb_env *env);
+
+SDB_HIDDEN void sdb_view_begin(sdb_env *env, sdb_view *v);   /* registers */
+SDB_HIDDEN void sdb_view_end(sdb_env *env, sdb_view *v);
+
+SDB_HIDDEN int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out);
+SDB_HIDDEN void sdb_page_put(sdb_env *env, sdb_page *p);
+/* Reads raw bytes of a chunk run; uses the map directly when no page of the
+ * run lives in the log.  *ptr points either into buf or into the map. */
+SDB_HIDDEN int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len,
+                              uint8_t *buf, const uint8_t **ptr);
+
+SDB_HIDDEN int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out);
+SDB_HIDDEN int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w);
+SDB_HIDDEN void sdb_wtxn_abort(sdb_env *env, sdb_wtxn *w);
+/* A writable copy of pgno (typed page: header initialised by caller). */
+SDB_HIDDEN int sdb_page_dirty(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data);
+/* A new page for the log path; contents zeroed. */
+SDB_HIDDEN int sdb_page_new(sdb_env *env, sdb_wtxn *w, pgno_t *pgno, uint8_t **data);
+SDB_HIDDEN int sdb_page_free(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint32_t count);
+/* count contiguous free pages; direct: for data written straight into the
+ * main file [F10], else for pages written through the log [F9]. */
+SDB_HIDDEN int sdb_alloc_run(sdb_env *env, sdb_wtxn *w, uint32_t count, int direct, pgno_t *start);
+/* Raw (untyped) chunk pages written through the log. */
+SDB_HIDDEN int sdb_put_raw(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const uint8_t *buf, size_t len);
+SDB_HIDDEN int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, size_t len);
+SDB_HIDDEN int sdb_checkpoint(sdb_env *env, int force);
+SDB_HIDDEN int sdb_compact(sdb_env *env);
+SDB_HIDDEN int sdb_check_pages(sdb_env *env, const sdb_view *v, uint8_t *owner);
+SDB_HIDDEN void sdb_log(sdb_env *env, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+SDB_HIDDEN uint64_t sdb_oldest_reader_txn(sdb_env *env);
+
+/* ---- B+tree (index/btree.c) ---- */
+typedef struct sdb_bt_frame {
+    pgno_t pgno;
+    int idx;
+} sdb_bt_frame;
+
+#define SDB_BT_MAXDEPTH 24
+typedef struct sdb_cursor_bt {
+    sdb_env *env;
+    const sdb_view *view;
+    pgno_t root;
+    int depth;
+    sdb_bt_frame stack[SDB_BT_MAXDEPTH];
+    sdb_page leaf;
+    int nkeys;
+    uint8_t key[STREAMDB_MAX_PATH + 64];
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+    int valid;
+} sdb_cursor_bt;
+
+SDB_HIDDEN int sdb_bt_get(sdb_env *env, const sdb_view *v, pgno_t root, const uint8_t *key,
+                          size_t klen, uint8_t *val, size_t valcap, size_t *vlen);
+SDB_HIDDEN int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
+                          const uint8_t *val, size_t vlen, int *replaced);
+SDB_HIDDEN int sdb_bt_del(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen);
+SDB_HIDDEN int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
+                           const uint8_t *key, size_t klen);
+SDB_HIDDEN int sdb_bt_next(sdb_cursor_bt *c);
+SDB_HIDDEN int sdb_bt_prev_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
+                                const uint8_t *key, size_t klen); /* last key < key */
+SDB_HIDDEN void sdb_bt_close(sdb_cursor_bt *c);
+SDB_HIDDEN int sdb_bt_free_all(sdb_env *env, sdb_wtxn *w, pgno_t root);
+SDB_HIDDEN int sdb_bt_check(sdb_env *env, const sdb_view *v, pgno_t root, uint8_t *owner,
+                            uint64_t *nentries,
+                            int (*visit)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),
+                            void *ctx);
+SDB_HIDDEN size_t sdb_bt_max_entry(uint32_t psize);
+
+/* ---- small utilities ---- */
+SDB_HIDDEN uint64_t sdb_now_ns(void);
+SDB_HIDDEN int sdb_io_read(sdb_env *env, streamdb_file *f, void *buf, size_t n, uint64_t off,
+                           const char *what);
+SDB_HIDDEN int sdb_io_write(sdb_env *env, streamdb_file *f, const void *buf, size_t n, uint64_t off,
+                            const char *what);
+SDB_HIDDEN int sdb_io_sync(sdb_env *env, streamdb_file *f, const char *what);
+SDB_HIDDEN void sdb_page_seal(uint8_t *page, uint32_t psize, int type, pgno_t pgno, uint64_t txn);
+SDB_HIDDEN int sdb_page_verify(const uint8_t *page, uint32_t psize, pgno_t pgno, int type);
+
+#endif
