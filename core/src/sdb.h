@@ -84,6 +84,7 @@ typedef struct sdb_meta {
     uint64_t doc_count;
     uint64_t path_count;
     uint64_t id_clock;     /* last id timestamp issued (ms), keeps ids ordered */
+    uint32_t log_salt;     /* meta slots: salt of the log that completes this state */
 } sdb_meta;
 
 /* A run of free pages, freed by transaction txn. */

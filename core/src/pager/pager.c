@@ -170,6 +170,7 @@ static void meta_encode(const sdb_env *env, const sdb_meta *m, uint8_t *page, pg
     wr64(page + 144, m->path_count);
     wr64(page + 152, m->id_clock);
     wr32(page + 160, SDB_CHUNK_ENTRY);
+    wr32(page + 164, m->log_salt);
     sdb_page_seal(page, env->psize, SDB_PT_META, slot, m->txnid);
 }
 
@@ -194,6 +195,7 @@ static int meta_decode(const sdb_env *env, const uint8_t *page, pgno_t slot, sdb
     m->doc_count = rd64(page + 136);
     m->path_count = rd64(page + 144);
     m->id_clock = rd64(page + 152);
+    m->log_salt = rd32(page + 164);
     uint64_t maxpages = env->cfg.max_db_size / env->psize;
     if (m->npages < SDB_FIRST_PAGE || (maxpages && m->npages > maxpages + 1) ||
         m->path_root >= m->npages || m->doc_root >= m->npages || m->free_head >= m->npages)
@@ -1390,6 +1392,11 @@ int sdb_checkpoint(sdb_env *env, int force)
     if (rc)
         return rc;
     meta.seq = env->meta.seq + 1;
+    /* The slot names the log that completes it: the fresh one when this
+     * checkpoint resets the log, else the current one.  An older slot is a
+     * valid fallback only while that log is still in place [F7]. */
+    uint32_t next_salt = limit == appended ? fresh_salt() : env->wal_salt;
+    meta.log_salt = next_salt;
     rc = write_meta_slot(env, &meta);
     if (rc)
         return rc;
@@ -1413,7 +1420,7 @@ int sdb_checkpoint(sdb_env *env, int force)
     }
     pthread_mutex_unlock(&env->mu);
     if (ok) {
-        env->wal_salt = fresh_salt();
+        env->wal_salt = next_salt;
         rc = wal_write_header(env);
         /* shrink the main file back to the state: drops aborted direct writes */
         if (!rc && env->file_size > want) {
@@ -1466,11 +1473,18 @@ int sdb_compact(sdb_env *env)
 
 /* ---- open, recovery, close ---- */
 
-static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out)
+static __thread char env_fallback_why[256];
+
+static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback)
 {
     uint8_t *page = malloc(65536);
     if (!page)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    if (fsize < 512) {
+        free(page);
+        return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is not a StreamDb database (%llu bytes)",
+                       env->path, (unsigned long long)fsize);
+    }
     int rc = sdb_io_read(env, env->dbf, page, 512, 0, env->path);
     if (rc) {
         free(page);
@@ -1515,12 +1529,15 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out)
         return sdb_err(STREAMDB_ERR_CORRUPT, "%s: both header slots are damaged (%s)", env->path, why);
     int s = (ok[0] && ok[1]) ? (m[1].seq > m[0].seq) : ok[1];
     *out = m[s];
+    *fallback = !(ok[0] && ok[1]);
+    if (*fallback)
+        snprintf(env_fallback_why, sizeof env_fallback_why, "%s", why);
     sdb_err_clear();
     return 0;
 }
 
 /* Scans the log and indexes every frame up to the last valid commit. */
-static int wal_recover(sdb_env *env, int *have_meta, sdb_meta *meta)
+static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *meta)
 {
     *have_meta = 0;
     uint64_t wsize;
@@ -1537,10 +1554,12 @@ static int wal_recover(sdb_env *env, int *have_meta, sdb_meta *meta)
         valid = 1;
     }
     sdb_err_clear();
-    if (!valid) {
+    if (!valid || fresh_db) {
+        /* a new database never adopts a log left behind by an older file */
         if (env->readonly)
             return 0;
-        env->wal_salt = fresh_salt();
+        if (!fresh_db)
+            env->wal_salt = fresh_salt();
         return wal_write_header(env);
     }
     env->wal_salt = rd32(h + 12);
@@ -1747,6 +1766,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", path, strerror(e));
     }
     sdb_meta meta;
+    int fallback = 0, fsize_was_zero = fsize == 0;
     if (fsize == 0) {
         if (env->readonly) {
             env_free(env);
@@ -1757,6 +1777,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         memset(&meta, 0, sizeof meta);
         meta.npages = SDB_FIRST_PAGE;
         meta.seq = 1;
+        env->wal_salt = fresh_salt();
+        meta.log_salt = env->wal_salt;
         rc = write_meta_slot(env, &meta);
         meta.seq = 2;
         if (!rc)
@@ -1775,7 +1797,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     } else {
         if (!page_size_set)
             env->cfg.page_size = 0;  /* take the file's */
-        rc = read_slots(env, fsize, &meta);
+        rc = read_slots(env, fsize, &meta, &fallback);
         env->cfg.page_size = env->psize;
         if (rc) {
             env_free(env);
@@ -1822,10 +1844,15 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         }
         int have = 0;
         sdb_meta wm;
-        rc = wal_recover(env, &have, &wm);
+        rc = wal_recover(env, fsize_was_zero, &have, &wm);
         if (rc) {
             env_free(env);
             return rc;
+        }
+        if (fallback && env->wal_salt != meta.log_salt) {
+            env_free(env);
+            return sdb_err(STREAMDB_ERR_CORRUPT, "%s: the newest header slot is damaged (%s) "
+                           "and the log has moved past the older one", path, env_fallback_why);
         }
         if (have) {
             wm.seq = meta.seq;
