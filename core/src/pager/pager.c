@@ -859,7 +859,7 @@ int sdb_page_dirty(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
 
 int sdb_page_new(sdb_env *env, sdb_wtxn *w, pgno_t *pgno, uint8_t **data)
 {
-    pgno_t p;
+    pgno_t p = 0;
     int rc;
     if (w->nruns) {
         p = w->runs[0].start;
@@ -1738,19 +1738,22 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", path, strerror(e));
     }
     if (!exists && (env->readonly || !env->cfg.create)) {
+        rc = sdb_err(STREAMDB_ERR_NOT_FOUND, "%s does not exist%s", path,
+                     env->readonly ? " (read-only open does not create)" : "");
         env_free(env);
-        return sdb_err(STREAMDB_ERR_NOT_FOUND, "%s does not exist%s", path,
-                       env->readonly ? " (read-only open does not create)" : "");
+        return rc;
     }
     e = env->vfs->open(env->vfs, path, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
                        (exists ? 0 : STREAMDB_VFS_CREATE), env->cfg.file_mode, &env->dbf);
     if (e) {
-        env_free(env);
         if (e == EACCES || e == EROFS || e == EPERM)
-            return sdb_err(STREAMDB_ERR_READONLY, "cannot open %s for %s: %s", path,
-                           env->cfg.read_only ? "reading" : "writing (try read_only)", strerror(e));
-        return sdb_err(e == ENOENT ? STREAMDB_ERR_NOT_FOUND : STREAMDB_ERR_IO, "open of %s "
-                       "failed: %s", path, strerror(e));
+            rc = sdb_err(STREAMDB_ERR_READONLY, "cannot open %s for %s: %s", path,
+                         env->cfg.read_only ? "reading" : "writing (try read_only)", strerror(e));
+        else
+            rc = sdb_err(e == ENOENT ? STREAMDB_ERR_NOT_FOUND : STREAMDB_ERR_IO, "open of %s "
+                         "failed: %s", path, strerror(e));
+        env_free(env);
+        return rc;
     }
     e = env->vfs->lock(env->dbf, !env->readonly);
     if (e) {
@@ -1804,10 +1807,11 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             return rc;
         }
         if (fsize < (uint64_t)meta.npages * env->psize) {
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "%s is truncated: %llu bytes where the header "
+                         "names %u pages of %u", path, (unsigned long long)fsize, meta.npages,
+                         env->psize);
             env_free(env);
-            return sdb_err(STREAMDB_ERR_CORRUPT, "%s is truncated: %llu bytes where the header "
-                           "names %u pages of %u", path, (unsigned long long)fsize, meta.npages,
-                           env->psize);
+            return rc;
         }
     }
     env->file_size = fsize;
@@ -1831,15 +1835,17 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         e = env->vfs->open(env->vfs, env->walpath, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
                            STREAMDB_VFS_CREATE * !env->readonly, env->cfg.file_mode, &env->walf);
         if (e) {
+            rc = sdb_err(STREAMDB_ERR_IO, "open of %s failed: %s", env->walpath, strerror(e));
             env_free(env);
-            return sdb_err(STREAMDB_ERR_IO, "open of %s failed: %s", env->walpath, strerror(e));
+            return rc;
         }
         if (!wexists) {
             e = env->vfs->sync_dir(env->vfs, env->walpath);
             if (e) {
+                rc = sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s",
+                             env->walpath, strerror(e));
                 env_free(env);
-                return sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s",
-                               env->walpath, strerror(e));
+                return rc;
             }
         }
         int have = 0;
