@@ -136,6 +136,8 @@ struct streamdb_config {
     streamdb_log_fn log_fn;      /* may be NULL */
     void *log_ctx;
     const streamdb_vfs *vfs;     /* NULL: the file backend */
+    uint32_t async_workers;      /* threads serving async reads and read-ahead; default 2 */
+    uint32_t readahead_chunks;   /* 64 KiB chunks a sequential stream prefetches; default 4, 0 off */
 };
 
 STREAMDB_API void streamdb_config_init(streamdb_config *cfg);
@@ -182,6 +184,9 @@ STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t pa
                                        streamdb_writer **out);
 STREAMDB_API int streamdb_writer_write(streamdb_writer *w, const void *data, size_t len);
 STREAMDB_API int streamdb_writer_commit(streamdb_writer *w, uint8_t *id_out);
+/* Overrides the database's use_compression for this document (before the
+ * first write): 1 compress each chunk with snappy, 0 store raw. */
+STREAMDB_API int streamdb_writer_set_compression(streamdb_writer *w, int on);
 STREAMDB_API void streamdb_writer_abort(streamdb_writer *w);
 
 /* ---- Reading documents ----------------------------------------------------- */
@@ -222,7 +227,8 @@ typedef struct streamdb_doc_info {
     uint64_t modified_ns;   /* UNIX time in ns of this version */
     uint64_t flags;         /* STREAMDB_DOC_* */
 } streamdb_doc_info;
-#define STREAMDB_DOC_INLINE 1u  /* content stored inside the record */
+#define STREAMDB_DOC_INLINE 1u      /* content stored inside the record */
+#define STREAMDB_DOC_COMPRESSED 2u  /* at least one chunk is stored compressed */
 
 STREAMDB_API int streamdb_stat(streamdb *db, const char *path, size_t path_len, int64_t version,
                                streamdb_doc_info *info);
@@ -331,6 +337,61 @@ STREAMDB_API int streamdb_get_cache_stats(streamdb *db, streamdb_cache_stats *ou
 STREAMDB_API int streamdb_check(streamdb *db);
 /* Checkpoints, then gives free pages at the end of the file back to the OS. */
 STREAMDB_API int streamdb_compact(streamdb *db);
+
+/* Re-reads every document whose path starts with prefix (all versions) and
+ * checks each chunk and the whole content against their CRC32C, whatever
+ * quick mode says.  *checked_out (may be NULL) counts the versions read.
+ * STREAMDB_ERR_CORRUPT names the first damaged document in errmsg. */
+STREAMDB_API int streamdb_verify(streamdb *db, const char *prefix, size_t prefix_len,
+                                 uint64_t *checked_out);
+
+/* A named statistic: "logical_bytes" and "stored_bytes" (content, all
+ * versions), "prefetch_hits", "async_pending", and every field of
+ * streamdb_stats and streamdb_cache_stats by its name.  STREAMDB_ERR_INVALID
+ * for an unknown name. */
+STREAMDB_API int streamdb_get_stat(streamdb *db, const char *name, uint64_t *value);
+
+/* Build features: STREAMDB_FEATURE_* bits. */
+#define STREAMDB_FEATURE_COMPRESSION 1
+#define STREAMDB_FEATURE_ENCRYPTION  2
+STREAMDB_API int streamdb_features(void);
+
+/* ---- Asynchronous reads ------------------------------------------------------ */
+
+/*
+ * A small pool of worker threads owned by the handle (config.async_workers,
+ * started at the first request) serves whole-document reads.  Two forms:
+ *  - a callback, called on a worker thread with the result; data (free it
+ *    with streamdb_free) is NULL unless rc == 0;
+ *  - a future, for callers that poll (game loops) or cannot take callbacks
+ *    (FFI): ready / wait / result.
+ * A request sees the database as of its submission.  streamdb_close waits
+ * for requests in flight and cancels queued ones (their callbacks run with
+ * STREAMDB_ERR_CANCELLED); requests made after close fail with
+ * STREAMDB_ERR_CLOSED.  Free every future with streamdb_future_free (which
+ * cancels it if it is still pending), before or after closing the handle.
+ */
+typedef struct streamdb_future streamdb_future;
+typedef void (*streamdb_get_cb)(void *ctx, int rc, void *data, size_t len);
+
+STREAMDB_API int streamdb_get_async(streamdb *db, const char *path, size_t path_len,
+                                    int64_t version, streamdb_get_cb cb, void *ctx);
+STREAMDB_API int streamdb_get_future(streamdb *db, const char *path, size_t path_len,
+                                     int64_t version, streamdb_future **out);
+/* 1 when the result is ready (or the request was cancelled), else 0. */
+STREAMDB_API int streamdb_future_ready(streamdb_future *f);
+/* Waits up to timeout_ms (< 0: forever).  0 when ready, STREAMDB_ERR_BUSY on timeout. */
+STREAMDB_API int streamdb_future_wait(streamdb_future *f, int64_t timeout_ms);
+/* The request's result code; on 0, hands over the data (free with
+ * streamdb_free; a second call gets STREAMDB_ERR_INVALID).  The message of a
+ * failure is in *errmsg_out when non-NULL (valid until the future is freed).
+ * STREAMDB_ERR_BUSY if not ready yet. */
+STREAMDB_API int streamdb_future_result(streamdb_future *f, void **data_out, size_t *len_out,
+                                        const char **errmsg_out);
+/* Cancels a pending request: 0 if it will not run (result CANCELLED),
+ * STREAMDB_ERR_BUSY if it is already running or done. */
+STREAMDB_API int streamdb_future_cancel(streamdb_future *f);
+STREAMDB_API void streamdb_future_free(streamdb_future *f);
 
 /* ---- I/O backends (VFS) ------------------------------------------------------ */
 

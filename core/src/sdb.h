@@ -36,6 +36,10 @@ typedef uint32_t pgno_t;
 #define SDB_PAGE_HDR 64                 /* every typed page starts with this */
 #define SDB_CHUNK 65536u                /* logical chunk size of large documents */
 #define SDB_CHUNK_ENTRY 16              /* pgno, stored length, crc, flags */
+#define SDB_CHUNK_ENTRY_CRYPT 48        /* + nonce (12), tag (16), padding (4) */
+#define SDB_FEAT_SNAPPY 1u              /* chunks may be snappy-compressed */
+#define SDB_FEAT_CRYPT 2u               /* pages and chunks are AES-256-GCM encrypted */
+#define SDB_CHUNK_SNAPPY 1u             /* chunk entry flag */
 #define SDB_INLINE_CHUNKS 4             /* chunk entries kept inside the record */
 #define SDB_VREC_HDR 64                 /* version record header */
 #define SDB_WAL_HDR 64
@@ -85,6 +89,10 @@ typedef struct sdb_meta {
     uint64_t path_count;
     uint64_t id_clock;     /* last id timestamp issued (ms), keeps ids ordered */
     uint32_t log_salt;     /* meta slots: salt of the log that completes this state */
+    uint32_t features;     /* SDB_FEAT_* */
+    uint64_t logical_bytes;/* content bytes of every stored version */
+    uint64_t stored_bytes; /* their bytes on disk (after compression) */
+    uint8_t keycheck[44];  /* encrypted databases: nonce, tag, sealed zeros */
 } sdb_meta;
 
 /* A run of free pages, freed by transaction txn. */
@@ -134,6 +142,30 @@ typedef struct sdb_pending {  /* appended but not yet durable commit */
     sdb_meta meta;
 } sdb_pending;
 
+/* ---- the worker pool (api/async.c) ---- */
+typedef struct sdb_job {
+    struct sdb_job *next;
+    void (*run)(struct sdb_job *);     /* on a worker thread */
+    void (*cancel)(struct sdb_job *);  /* dropped from the queue before it ran */
+} sdb_job;
+
+typedef struct sdb_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work;      /* workers wait for jobs */
+    pthread_cond_t idle;      /* shutdown waits for running jobs */
+    sdb_job *head, *tail;
+    pthread_t threads[64];
+    int nthreads, running, stopping, inited;
+    uint64_t queued;
+} sdb_pool;
+
+SDB_HIDDEN int sdb_async_submit(sdb_env *env, sdb_job *j);
+SDB_HIDDEN int sdb_async_remove(sdb_env *env, sdb_job *j);   /* 1: removed before it ran */
+SDB_HIDDEN void sdb_async_shutdown(sdb_env *env);
+SDB_HIDDEN uint64_t sdb_async_pending(sdb_env *env);
+SDB_HIDDEN void sdb_async_init(sdb_env *env);
+SDB_HIDDEN void sdb_async_destroy(sdb_env *env);
+
 struct sdb_env {
     streamdb_config cfg;
     const streamdb_vfs *vfs;
@@ -145,6 +177,9 @@ struct sdb_env {
     uint32_t pages_per_chunk;
     size_t max_path;
     size_t inline_max;
+    uint32_t centry;              /* chunk entry size: 16, or 48 with encryption */
+    int crypt;                    /* encrypted database: key below */
+    uint8_t key[32];
     pid_t pid;
     int readonly;
     atomic_int fatal;             /* latched after a failed write or sync */
@@ -199,6 +234,8 @@ struct sdb_env {
     int explicit_txn;
 
     atomic_int children;          /* open streams, cursors, writers, snapshots */
+    struct sdb_pool pool;         /* async reads and read-ahead */
+    atomic_uint_fast64_t prefetch_hits;
 };
 
 /* ---- the write transaction ---- */
@@ -302,6 +339,8 @@ SDB_HIDDEN int sdb_io_write(sdb_env *env, streamdb_file *f, const void *buf, siz
                             const char *what);
 SDB_HIDDEN int sdb_io_sync(sdb_env *env, streamdb_file *f, const char *what);
 SDB_HIDDEN void sdb_page_seal(uint8_t *page, uint32_t psize, int type, pgno_t pgno, uint64_t txn);
+/* Seals a typed page of env: encrypts its body first when env is encrypted. */
+SDB_HIDDEN int sdb_page_seal_env(sdb_env *env, uint8_t *page, int type, pgno_t pgno, uint64_t txn);
 SDB_HIDDEN int sdb_page_verify(const uint8_t *page, uint32_t psize, pgno_t pgno, int type);
 
 #endif

@@ -9,8 +9,10 @@
  * transaction failed: its commit then rolls back.
  */
 #include "doc/doc.h"
+#include "codec/codec.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,19 @@ struct streamdb_writer {
     size_t plen;
 };
 
+typedef struct ra_slot {
+    sdb_job job;             /* first: the pool hands the job back */
+    struct streamdb_stream *s;
+    int64_t idx;
+    int state;               /* RA_EMPTY, RA_QUEUED, RA_RUNNING, RA_READY */
+    int rc;
+    uint8_t *buf;
+    uint32_t len;
+    char msg[256];
+} ra_slot;
+
+enum { RA_EMPTY, RA_QUEUED, RA_RUNNING, RA_READY };
+
 struct streamdb_stream {
     streamdb *db;
     sdb_view view;
@@ -102,6 +117,12 @@ struct streamdb_stream {
     uint8_t *cbuf;           /* the last chunk read */
     int64_t cidx;
     uint32_t clen;
+    /* read-ahead: chunks after a sequential read are fetched by the pool */
+    int64_t last_ci;
+    uint32_t nslots;
+    ra_slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 };
 
 struct streamdb_cursor {
@@ -213,6 +234,8 @@ STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
     cfg->file_mode = 0600;
     cfg->wal_autocheckpoint = 16ull << 20;
     cfg->sync_commits = 1;
+    cfg->async_workers = 2;
+    cfg->readahead_chunks = 4;
 }
 
 STREAMDB_API streamdb_config *streamdb_config_new(void)
@@ -241,6 +264,7 @@ STREAMDB_API int streamdb_config_set(streamdb_config *c, const char *name, uint6
     U32(page_size) U32(page_cache_size) U64(max_db_size) U64(max_document_size)
     U32(versions_to_keep) BOOL(use_mmap) BOOL(quick_mode) BOOL(read_only) BOOL(create)
     BOOL(use_compression) U32(file_mode) U64(wal_autocheckpoint) BOOL(sync_commits)
+    U32(async_workers) U32(readahead_chunks)
 #undef U32
 #undef U64
 #undef BOOL
@@ -500,6 +524,7 @@ STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t pl
     wr->plen = plen;
     wr->db = db;
     wr->d.max_size = db->env->cfg.max_document_size;
+    wr->d.compress = db->env->cfg.use_compression;
     rc = op_begin(db, &wr->w, &wr->implicit);
     if (rc) {
         free(wr->path);
@@ -560,6 +585,18 @@ STREAMDB_API int streamdb_writer_commit(streamdb_writer *wr, uint8_t *id_out)
     return rc;
 }
 
+STREAMDB_API int streamdb_writer_set_compression(streamdb_writer *wr, int on)
+{
+    if (!wr)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL writer");
+    if (on && !sdb_have_snappy())
+        return sdb_err(STREAMDB_ERR_UNSUPPORTED, "not built with compression (libsnappy)");
+    if (wr->d.size)
+        return sdb_err(STREAMDB_ERR_INVALID, "set compression before the first write");
+    wr->d.compress = on != 0;
+    return 0;
+}
+
 STREAMDB_API void streamdb_writer_abort(streamdb_writer *wr)
 {
     if (!wr)
@@ -604,20 +641,23 @@ STREAMDB_API int streamdb_write_document(streamdb *db, const char *path, const v
 
 /* ---- reading ---- */
 
-static int lookup(streamdb *db, const sdb_view *v, const char *path, size_t plen, int64_t version,
-                  sdb_vrec *rec)
+static int lookup_env(sdb_env *env, const sdb_view *v, const char *path, size_t plen,
+                      int64_t version, sdb_vrec *rec)
 {
     uint8_t id[16];
-    int rc = sdb_doc_by_path(db->env, v, path, plen, id);
+    int rc = sdb_doc_by_path(env, v, path, plen, id);
     if (!rc)
-        rc = sdb_doc_version(db->env, v, id, version, rec);
+        rc = sdb_doc_version(env, v, id, version, rec);
     if (rc == STREAMDB_ERR_NOT_FOUND && version)
         return sdb_err(rc, "'%.*s' has no version %lld", (int)(plen > 200 ? 200 : plen), path,
                        (long long)version);
     return rc;
 }
 
-static int read_whole(streamdb *db, const sdb_view *v, sdb_vrec *rec, void **data_out, size_t *len_out)
+#define lookup(db, v, path, plen, version, rec) lookup_env((db)->env, v, path, plen, version, rec)
+
+static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void **data_out,
+                          size_t *len_out)
 {
     if (rec->size > SIZE_MAX - 1)
         return sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
@@ -626,7 +666,7 @@ static int read_whole(streamdb *db, const sdb_view *v, sdb_vrec *rec, void **dat
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory for a %llu-byte document",
                        (unsigned long long)rec->size);
     size_t n;
-    int rc = sdb_doc_read(db->env, v, rec, 0, buf, (size_t)rec->size, &n, 1);
+    int rc = sdb_doc_read(env, v, rec, 0, buf, (size_t)rec->size, &n, 1);
     if (!rc && n != rec->size)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document shorter than its record");
     if (rc) {
@@ -637,6 +677,8 @@ static int read_whole(streamdb *db, const sdb_view *v, sdb_vrec *rec, void **dat
     *len_out = n;
     return 0;
 }
+
+#define read_whole(db, v, rec, d, l) read_whole_env((db)->env, v, rec, d, l)
 
 STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t plen, int64_t version,
                                 void **data_out, size_t *len_out)
@@ -755,6 +797,15 @@ STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t ple
         free(s);
         return rc;
     }
+    s->last_ci = -2;
+    if (!(s->rec.flags & SDB_V_INLINE) && s->rec.nchunks > 1 && db->env->cfg.readahead_chunks) {
+        s->nslots = db->env->cfg.readahead_chunks;
+        s->slots = calloc(s->nslots, sizeof *s->slots);
+        if (!s->slots)
+            s->nslots = 0;   /* read-ahead is an optimisation: go without */
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     atomic_fetch_add(&db->env->children, 1);
     *out = s;
     return 0;
@@ -765,6 +816,134 @@ static int check_stream(streamdb_stream *s)
     if (!s)
         return sdb_err(STREAMDB_ERR_INVALID, "NULL stream");
     return check_db(s->db);
+}
+
+static void ra_run(sdb_job *j)
+{
+    ra_slot *sl = (ra_slot *)j;
+    streamdb_stream *s = sl->s;
+    pthread_mutex_lock(&s->mu);
+    sl->state = RA_RUNNING;
+    int64_t idx = sl->idx;
+    pthread_mutex_unlock(&s->mu);
+    const uint8_t *ptr;
+    uint32_t len = 0;
+    int rc = sdb_doc_read_chunk(s->db->env, &s->view, &s->rec, (uint32_t)idx, sl->buf, &ptr, &len, 1);
+    if (!rc && ptr != sl->buf)
+        memcpy(sl->buf, ptr, len);
+    pthread_mutex_lock(&s->mu);
+    sl->rc = rc;
+    sl->len = len;
+    if (rc)
+        snprintf(sl->msg, sizeof sl->msg, "%s", streamdb_errmsg(NULL));
+    sl->state = RA_READY;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void ra_cancel(sdb_job *j)
+{
+    ra_slot *sl = (ra_slot *)j;
+    pthread_mutex_lock(&sl->s->mu);
+    sl->state = RA_EMPTY;
+    pthread_cond_broadcast(&sl->s->cv);
+    pthread_mutex_unlock(&sl->s->mu);
+}
+
+/* Queues chunks after ci that no slot holds yet. */
+static void ra_schedule(streamdb_stream *s, uint32_t ci)
+{
+    for (uint32_t k = 1; k <= s->nslots; k++) {
+        int64_t idx = (int64_t)ci + k;
+        if (idx >= s->rec.nchunks)
+            break;
+        ra_slot *free_slot = NULL;
+        int held = 0;
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t i = 0; i < s->nslots; i++) {
+            if (s->slots[i].state != RA_EMPTY && s->slots[i].idx == idx)
+                held = 1;
+            else if (s->slots[i].state == RA_EMPTY && !free_slot)
+                free_slot = &s->slots[i];
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (held)
+            continue;
+        if (!free_slot)
+            break;
+        if (!free_slot->buf && !(free_slot->buf = malloc(SDB_CHUNK)))
+            break;
+        free_slot->s = s;
+        free_slot->idx = idx;
+        free_slot->state = RA_QUEUED;
+        free_slot->job.run = ra_run;
+        free_slot->job.cancel = ra_cancel;
+        if (sdb_async_submit(s->db->env, &free_slot->job)) {
+            free_slot->state = RA_EMPTY;
+            break;
+        }
+    }
+}
+
+/* Takes chunk ci from a read-ahead slot into cbuf: 1 taken, 0 not held,
+ * < 0 the prefetch failed. */
+static int ra_take(streamdb_stream *s, uint32_t ci)
+{
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        ra_slot *sl = &s->slots[i];
+        pthread_mutex_lock(&s->mu);
+        if (sl->state == RA_EMPTY || sl->idx != ci) {
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
+        if (sl->state == RA_QUEUED) {
+            pthread_mutex_unlock(&s->mu);
+            if (sdb_async_remove(s->db->env, &sl->job)) {
+                sl->state = RA_EMPTY;   /* not started: read it here instead */
+                return 0;
+            }
+            pthread_mutex_lock(&s->mu);
+        }
+        while (sl->state == RA_QUEUED || sl->state == RA_RUNNING)
+            pthread_cond_wait(&s->cv, &s->mu);
+        int rc = 0;
+        if (sl->state == RA_READY) {
+            rc = sl->rc;
+            if (!rc) {
+                uint8_t *t = s->cbuf;
+                s->cbuf = sl->buf;
+                sl->buf = t;
+                s->cidx = ci;
+                s->clen = sl->len;
+            } else {
+                sdb_err(rc, "%s", sl->msg);
+            }
+        }
+        sl->state = RA_EMPTY;
+        pthread_mutex_unlock(&s->mu);
+        if (!rc)
+            atomic_fetch_add_explicit(&s->db->env->prefetch_hits, 1, memory_order_relaxed);
+        return rc ? rc : 1;
+    }
+    return 0;
+}
+
+static void ra_drain(streamdb_stream *s)
+{
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        ra_slot *sl = &s->slots[i];
+        pthread_mutex_lock(&s->mu);
+        int queued = sl->state == RA_QUEUED;
+        pthread_mutex_unlock(&s->mu);
+        if (queued && sdb_async_remove(s->db->env, &sl->job))
+            sl->state = RA_EMPTY;
+        pthread_mutex_lock(&s->mu);
+        while (sl->state == RA_QUEUED || sl->state == RA_RUNNING)
+            pthread_cond_wait(&s->cv, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+        free(sl->buf);
+        sl->buf = NULL;
+    }
 }
 
 STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len, size_t *nread)
@@ -792,32 +971,42 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
     while (done < len) {
         uint32_t ci = (uint32_t)(s->pos / SDB_CHUNK), co = (uint32_t)(s->pos % SDB_CHUNK);
         if ((int64_t)ci != s->cidx) {
-            uint32_t full = ci + 1 == rec->nchunks ? (uint32_t)(rec->size - (uint64_t)ci * SDB_CHUNK) : SDB_CHUNK;
-            const uint8_t *ptr;
-            uint32_t clen;
-            if (co == 0 && len - done >= full) {
-                /* a whole chunk: straight into the caller's buffer */
-                rc = sdb_doc_read_chunk(env, &s->view, rec, ci, out + done, &ptr, &clen, 1);
-                if (rc)
-                    break;
-                if (ptr != out + done)
-                    memcpy(out + done, ptr, clen);
-                done += clen;
-                s->pos += clen;
-                continue;
-            }
             if (!s->cbuf && !(s->cbuf = malloc(SDB_CHUNK))) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
             }
-            s->cidx = -1;
-            rc = sdb_doc_read_chunk(env, &s->view, rec, ci, s->cbuf, &ptr, &clen, 1);
-            if (rc)
+            int got = s->nslots ? ra_take(s, ci) : 0;
+            if (got < 0) {
+                rc = got;
                 break;
-            if (ptr != s->cbuf)
-                memcpy(s->cbuf, ptr, clen);
-            s->cidx = ci;
-            s->clen = clen;
+            }
+            if (s->nslots && (int64_t)ci == s->last_ci + 1)
+                ra_schedule(s, ci);   /* sequential: fetch what comes next */
+            s->last_ci = ci;
+            if (!got) {
+                uint32_t full = ci + 1 == rec->nchunks ? (uint32_t)(rec->size - (uint64_t)ci * SDB_CHUNK) : SDB_CHUNK;
+                const uint8_t *ptr;
+                uint32_t clen;
+                if (co == 0 && len - done >= full) {
+                    /* a whole chunk: straight into the caller's buffer */
+                    rc = sdb_doc_read_chunk(env, &s->view, rec, ci, out + done, &ptr, &clen, 1);
+                    if (rc)
+                        break;
+                    if (ptr != out + done)
+                        memcpy(out + done, ptr, clen);
+                    done += clen;
+                    s->pos += clen;
+                    continue;
+                }
+                s->cidx = -1;
+                rc = sdb_doc_read_chunk(env, &s->view, rec, ci, s->cbuf, &ptr, &clen, 1);
+                if (rc)
+                    break;
+                if (ptr != s->cbuf)
+                    memcpy(s->cbuf, ptr, clen);
+                s->cidx = ci;
+                s->clen = clen;
+            }
         }
         size_t n = s->clen - co < len - done ? s->clen - co : len - done;
         memcpy(out + done, s->cbuf + co, n);
@@ -868,6 +1057,10 @@ STREAMDB_API void streamdb_stream_close(streamdb_stream *s)
 {
     if (!s)
         return;
+    ra_drain(s);
+    free(s->slots);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
     if (!s->db->closed) {
         sdb_view_end(s->db->env, &s->view);
         atomic_fetch_sub(&s->db->env->children, 1);
@@ -905,6 +1098,8 @@ STREAMDB_API int streamdb_stat(streamdb *db, const char *path, size_t plen, int6
         info->created_ns = rec->created;
         info->modified_ns = rec->modified;
         info->flags = (rec->flags & SDB_V_INLINE) ? STREAMDB_DOC_INLINE : 0;
+        if (!(rec->flags & SDB_V_INLINE) && rec->stored < rec->size)
+            info->flags |= STREAMDB_DOC_COMPRESSED;
     }
     free(rec);
     return rc;
@@ -1345,6 +1540,7 @@ STREAMDB_API int streamdb_get_cache_stats(streamdb *db, streamdb_cache_stats *ou
     sdb_env *env = db->env;
     memset(out, 0, sizeof *out);
     out->hits = atomic_load(&env->hits);
+    out->prefetch_hits = atomic_load(&env->prefetch_hits);
     out->misses = atomic_load(&env->misses);
     out->evictions = atomic_load(&env->evictions);
     pthread_mutex_lock(&env->mu);
@@ -1360,13 +1556,10 @@ STREAMDB_API int streamdb_check(streamdb *db)
     if (rc)
         return rc;
     sdb_env *env = db->env;
-    int quick = atomic_exchange(&env->quick, 0);   /* the check never trusts quick mode */
     rview r;
     rv_begin(db, &r, 1);
-    rc = sdb_doc_check(env, r.v);
+    rc = sdb_doc_check(env, r.v);   /* chunks checked whatever quick mode says */
     rv_end(db, &r);
-    if (quick)
-        atomic_store(&env->quick, quick);
     return rc;
 }
 
@@ -1380,4 +1573,304 @@ STREAMDB_API int streamdb_compact(streamdb *db)
     if (atomic_load(&db->env->children))
         return sdb_err(STREAMDB_ERR_BUSY, "close streams, cursors and snapshots before compact");
     return sdb_compact(db->env);
+}
+
+STREAMDB_API int streamdb_verify(streamdb *db, const char *prefix, size_t plen, uint64_t *checked_out)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_prefix(prefix, plen);
+    if (rc)
+        return rc;
+    uint64_t n = 0;
+    sdb_env *env = db->env;
+    rview r;
+    rv_begin(db, &r, 1);
+    /* chunks are read with verify=2: checked whatever quick mode says */
+    rc = sdb_doc_verify(env, r.v, prefix ? prefix : "", plen, &n);
+    rv_end(db, &r);
+    if (checked_out)
+        *checked_out = n;
+    return rc;
+}
+
+STREAMDB_API int streamdb_features(void)
+{
+    return (sdb_have_snappy() ? STREAMDB_FEATURE_COMPRESSION : 0) |
+           (sdb_have_crypto() ? STREAMDB_FEATURE_ENCRYPTION : 0);
+}
+
+STREAMDB_API int streamdb_get_stat(streamdb *db, const char *name, uint64_t *value)
+{
+    int rc = check_db(db);
+    if (!rc && (!name || !value))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL argument");
+    if (rc)
+        return rc;
+    streamdb_stats st;
+    streamdb_cache_stats cs;
+    rc = streamdb_calculate_statistics(db, &st);
+    if (!rc)
+        rc = streamdb_get_cache_stats(db, &cs);
+    if (rc)
+        return rc;
+    rview r;
+    rv_begin(db, &r, 1);
+    uint64_t logical = r.v->meta.logical_bytes, stored = r.v->meta.stored_bytes;
+    rv_end(db, &r);
+    struct { const char *n; uint64_t v; } t[] = {
+        {"page_size", st.page_size}, {"total_pages", st.total_pages},
+        {"free_pages", st.free_pages}, {"document_count", st.document_count},
+        {"path_count", st.path_count}, {"wal_bytes", st.wal_bytes},
+        {"wal_frames", st.wal_frames}, {"live_readers", st.live_readers},
+        {"oldest_reader_txn", st.oldest_reader_txn}, {"last_txn", st.last_txn},
+        {"checkpoints", st.checkpoints}, {"file_bytes", st.file_bytes},
+        {"hits", cs.hits}, {"misses", cs.misses}, {"prefetch_hits", cs.prefetch_hits},
+        {"evictions", cs.evictions}, {"cached_pages", cs.cached_pages},
+        {"capacity_pages", cs.capacity_pages}, {"logical_bytes", logical},
+        {"stored_bytes", stored}, {"async_pending", sdb_async_pending(db->env)},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (!strcmp(t[i].n, name)) {
+            *value = t[i].v;
+            return 0;
+        }
+    }
+    return sdb_err(STREAMDB_ERR_INVALID, "unknown statistic '%s'", name);
+}
+
+/* ---- asynchronous reads ---- */
+
+enum { F_QUEUED, F_RUNNING, F_DONE };
+
+struct streamdb_future {
+    sdb_job job;             /* first: the pool hands the job back */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state;
+    int refs;                /* the caller's (futures only) and the job's */
+    int rc, taken;
+    void *data;
+    size_t len;
+    char msg[256];
+    streamdb_get_cb cb;
+    void *ctx;
+    sdb_env *env;
+    sdb_view view;
+    int64_t version;
+    size_t plen;
+    char path[];
+};
+
+static void future_unref(streamdb_future *f)
+{
+    /* f->mu held */
+    if (--f->refs > 0) {
+        pthread_mutex_unlock(&f->mu);
+        return;
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (!f->taken)
+        free(f->data);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+static void future_finish(streamdb_future *f, int rc, void *data, size_t len)
+{
+    sdb_view_end(f->env, &f->view);
+    if (f->cb) {
+        /* the callback owns the data */
+        f->cb(f->ctx, rc, rc ? NULL : data, rc ? 0 : len);
+        if (rc)
+            free(data);
+        data = NULL;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->rc = rc;
+    f->data = rc ? NULL : data;
+    f->len = rc ? 0 : len;
+    if (rc)
+        snprintf(f->msg, sizeof f->msg, "%s", rc == STREAMDB_ERR_CANCELLED ? "the request was cancelled" : streamdb_errmsg(NULL));
+    f->state = F_DONE;
+    pthread_cond_broadcast(&f->cv);
+    future_unref(f);
+}
+
+static void future_run(sdb_job *j)
+{
+    streamdb_future *f = (streamdb_future *)j;
+    pthread_mutex_lock(&f->mu);
+    f->state = F_RUNNING;
+    pthread_mutex_unlock(&f->mu);
+    void *data = NULL;
+    size_t len = 0;
+    sdb_vrec *rec = malloc(sizeof *rec);
+    int rc = rec ? lookup_env(f->env, &f->view, f->path, f->plen, f->version, rec)
+                 : sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = read_whole_env(f->env, &f->view, rec, &data, &len);
+    free(rec);
+    future_finish(f, rc, data, len);
+}
+
+static void future_cancelled(sdb_job *j)
+{
+    future_finish((streamdb_future *)j, STREAMDB_ERR_CANCELLED, NULL, 0);
+}
+
+static int submit_get(streamdb *db, const char *path, size_t plen, int64_t version,
+                      streamdb_get_cb cb, void *ctx, streamdb_future **out)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (rc)
+        return rc;
+    streamdb_future *f = calloc(1, sizeof *f + plen + 1);
+    if (!f)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    memcpy(f->path, path, plen);
+    f->plen = plen;
+    f->version = version;
+    f->cb = cb;
+    f->ctx = ctx;
+    f->env = db->env;
+    f->refs = out ? 2 : 1;
+    f->state = F_QUEUED;
+    f->job.run = future_run;
+    f->job.cancel = future_cancelled;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    /* the request sees the database as of now */
+    if (db->parent) {
+        sdb_view_begin(db->env, &f->view);
+        pthread_mutex_lock(&db->env->mu);
+        f->view.meta = db->snap.meta;
+        f->view.mark = db->snap.mark;
+        pthread_mutex_unlock(&db->env->mu);
+    } else {
+        sdb_view_begin(db->env, &f->view);
+    }
+    rc = sdb_async_submit(db->env, &f->job);
+    if (rc) {
+        sdb_view_end(db->env, &f->view);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        free(f);
+        return rc;
+    }
+    if (out)
+        *out = f;
+    return 0;
+}
+
+STREAMDB_API int streamdb_get_async(streamdb *db, const char *path, size_t plen, int64_t version,
+                                    streamdb_get_cb cb, void *ctx)
+{
+    if (!cb)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL callback");
+    return submit_get(db, path, plen, version, cb, ctx, NULL);
+}
+
+STREAMDB_API int streamdb_get_future(streamdb *db, const char *path, size_t plen, int64_t version,
+                                     streamdb_future **out)
+{
+    if (!out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    *out = NULL;
+    return submit_get(db, path, plen, version, NULL, NULL, out);
+}
+
+STREAMDB_API int streamdb_future_ready(streamdb_future *f)
+{
+    if (!f)
+        return 0;
+    pthread_mutex_lock(&f->mu);
+    int r = f->state == F_DONE;
+    pthread_mutex_unlock(&f->mu);
+    return r;
+}
+
+STREAMDB_API int streamdb_future_wait(streamdb_future *f, int64_t timeout_ms)
+{
+    if (!f)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL future");
+    pthread_mutex_lock(&f->mu);
+    if (timeout_ms < 0) {
+        while (f->state != F_DONE)
+            pthread_cond_wait(&f->cv, &f->mu);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        while (f->state != F_DONE)
+            if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) == ETIMEDOUT)
+                break;
+    }
+    int done = f->state == F_DONE;
+    pthread_mutex_unlock(&f->mu);
+    return done ? 0 : sdb_err(STREAMDB_ERR_BUSY, "the request is not finished");
+}
+
+STREAMDB_API int streamdb_future_result(streamdb_future *f, void **data_out, size_t *len_out,
+                                        const char **errmsg_out)
+{
+    if (!f || !data_out || !len_out)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL argument");
+    *data_out = NULL;
+    *len_out = 0;
+    pthread_mutex_lock(&f->mu);
+    int rc;
+    if (f->state != F_DONE)
+        rc = sdb_err(STREAMDB_ERR_BUSY, "the request is not finished");
+    else if (f->taken)
+        rc = sdb_err(STREAMDB_ERR_INVALID, "the result was already taken");
+    else {
+        rc = f->rc;
+        if (!rc) {
+            *data_out = f->data;
+            *len_out = f->len;
+            f->taken = 1;
+        } else {
+            sdb_err(rc, "%s", f->msg);
+        }
+        if (errmsg_out)
+            *errmsg_out = f->msg;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+STREAMDB_API int streamdb_future_cancel(streamdb_future *f)
+{
+    if (!f)
+        return sdb_err(STREAMDB_ERR_INVALID, "NULL future");
+    pthread_mutex_lock(&f->mu);
+    int queued = f->state == F_QUEUED;
+    pthread_mutex_unlock(&f->mu);
+    if (queued && sdb_async_remove(f->env, &f->job)) {
+        future_cancelled(&f->job);
+        return 0;
+    }
+    return sdb_err(STREAMDB_ERR_BUSY, "the request is already running or finished");
+}
+
+STREAMDB_API void streamdb_future_free(streamdb_future *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    int queued = f->state == F_QUEUED;
+    pthread_mutex_unlock(&f->mu);
+    if (queued && sdb_async_remove(f->env, &f->job))
+        future_cancelled(&f->job);   /* never ran: nothing else holds it */
+    pthread_mutex_lock(&f->mu);
+    future_unref(f);
 }

@@ -22,7 +22,9 @@
  *  [D4] at most versions_to_keep versions of a document exist.
  */
 #include "doc/doc.h"
+#include "codec/codec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #define MAP_HDR (SDB_PAGE_HDR + 8)
@@ -45,7 +47,7 @@ size_t sdb_key_pathref(uint8_t *key, const uint8_t *id, const char *path, size_t
     return 17 + len;
 }
 
-static uint32_t per_leaf(const sdb_env *env) { return (env->psize - MAP_HDR) / SDB_CHUNK_ENTRY; }
+static uint32_t per_leaf(const sdb_env *env) { return (env->psize - MAP_HDR) / env->centry; }
 static uint32_t per_root(const sdb_env *env) { return (env->psize - MAP_HDR) / 4; }
 
 static int vrec_decode(sdb_env *env, const uint8_t *id, const uint8_t *v, size_t vl, sdb_vrec *r)
@@ -73,7 +75,7 @@ static int vrec_decode(sdb_env *env, const uint8_t *id, const uint8_t *v, size_t
             return sdb_err(STREAMDB_ERR_CORRUPT, "inline record length mismatch");
     } else if (r->nchunks != want_chunks ||
                ((r->flags & SDB_V_MAPPED) ? r->inl_len != 0 || !r->map_root
-                                          : r->inl_len != (size_t)r->nchunks * SDB_CHUNK_ENTRY)) {
+                                          : r->inl_len != (size_t)r->nchunks * env->centry)) {
         return sdb_err(STREAMDB_ERR_CORRUPT, "version record chunk count mismatch");
     }
     return 0;
@@ -184,20 +186,43 @@ int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *id, uint64_
     return 0;
 }
 
-static void chunk_decode(const uint8_t *e, sdb_chunk *c)
+static void chunk_decode(const sdb_env *env, const uint8_t *e, sdb_chunk *c)
 {
     c->pgno = rd32(e);
     c->len = rd32(e + 4);
     c->crc = rd32(e + 8);
     c->flags = rd32(e + 12);
+    if (env->centry == SDB_CHUNK_ENTRY_CRYPT) {
+        memcpy(c->nonce, e + 16, 12);
+        memcpy(c->tag, e + 28, 16);
+    }
 }
 
-static void chunk_encode(uint8_t *e, const sdb_chunk *c)
+static void chunk_encode(const sdb_env *env, uint8_t *e, const sdb_chunk *c)
 {
+    memset(e, 0, env->centry);
     wr32(e, c->pgno);
     wr32(e + 4, c->len);
     wr32(e + 8, c->crc);
     wr32(e + 12, c->flags);
+    if (env->centry == SDB_CHUNK_ENTRY_CRYPT) {
+        memcpy(e + 16, c->nonce, 12);
+        memcpy(e + 28, c->tag, 16);
+    }
+}
+
+/* Additional data of a chunk's encryption: where it lives and what it is. */
+static void chunk_aad(uint8_t *aad, const sdb_chunk *c, uint32_t index)
+{
+    wr32(aad, c->pgno);
+    wr32(aad + 4, index);
+    wr32(aad + 8, c->len);
+    wr32(aad + 12, c->flags);
+}
+
+static uint32_t chunk_logical(const sdb_vrec *rec, uint32_t i)
+{
+    return i + 1 == rec->nchunks ? (uint32_t)(rec->size - (uint64_t)i * SDB_CHUNK) : SDB_CHUNK;
 }
 
 int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i, sdb_chunk *c)
@@ -205,7 +230,7 @@ int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t
     if (i >= rec->nchunks)
         return sdb_err(STREAMDB_ERR_INTERNAL, "chunk %u of %u", i, rec->nchunks);
     if (!(rec->flags & SDB_V_MAPPED)) {
-        chunk_decode(rec->inl + (size_t)i * SDB_CHUNK_ENTRY, c);
+        chunk_decode(env, rec->inl + (size_t)i * env->centry, c);
     } else {
         uint32_t pl = per_leaf(env), li = i / pl;
         sdb_page root, leaf;
@@ -226,12 +251,13 @@ int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t
             sdb_page_put(env, &leaf);
             return sdb_err(STREAMDB_ERR_CORRUPT, "chunk map leaf %u too short", lp);
         }
-        chunk_decode(leaf.data + MAP_HDR + (size_t)k * SDB_CHUNK_ENTRY, c);
+        chunk_decode(env, leaf.data + MAP_HDR + (size_t)k * env->centry, c);
         sdb_page_put(env, &leaf);
     }
-    uint32_t want = i + 1 == rec->nchunks ? (uint32_t)(rec->size - (uint64_t)i * SDB_CHUNK) : SDB_CHUNK;
-    if (c->len != want || c->flags != 0)
-        return sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u: stored length %u, expected %u", i, c->len, want);
+    uint32_t want = chunk_logical(rec, i);
+    if ((c->flags & ~SDB_CHUNK_SNAPPY) || ((c->flags & SDB_CHUNK_SNAPPY) ? c->len > sdb_compress_bound(want) || !c->len : c->len != want))
+        return sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u: stored length %u, flags %#x, for %u "
+                       "bytes", i, c->len, c->flags, want);
     return 0;
 }
 
@@ -242,15 +268,44 @@ int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uin
     int rc = sdb_doc_chunk(env, v, rec, i, &c);
     if (rc)
         return rc;
-    rc = sdb_read_chunk(env, v, c.pgno, c.len, buf, ptr);
-    if (rc)
+    int check = verify == 2 || (verify && !atomic_load_explicit(&env->quick, memory_order_relaxed));
+    uint32_t logical = chunk_logical(rec, i);
+    if (!(c.flags & SDB_CHUNK_SNAPPY) && !env->crypt) {
+        rc = sdb_read_chunk(env, v, c.pgno, c.len, buf, ptr);
+        if (!rc && check && sdb_crc32c(0, *ptr, c.len) != c.crc)
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
+                         "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
+        *len = c.len;
         return rc;
-    if (verify && !atomic_load_explicit(&env->quick, memory_order_relaxed) &&
-        sdb_crc32c(0, *ptr, c.len) != c.crc)
-        return sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
-                       "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
-    *len = c.len;
-    return 0;
+    }
+    /* stored bytes -> CRC -> decrypt -> decompress */
+    uint8_t *tmp = malloc(c.len);
+    if (!tmp)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    const uint8_t *sp;
+    rc = sdb_read_chunk(env, v, c.pgno, c.len, tmp, &sp);
+    if (!rc && check && sdb_crc32c(0, sp, c.len) != c.crc)
+        rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
+                     "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
+    if (!rc && sp != tmp)
+        memcpy(tmp, sp, c.len);
+    if (!rc && env->crypt) {
+        uint8_t aad[16];
+        chunk_aad(aad, &c, i);
+        if (sdb_gcm_open(env->key, aad, sizeof aad, tmp, c.len, c.nonce, c.tag))
+            rc = sdb_err(STREAMDB_ERR_CRYPTO, "chunk %u of the document (page %u) failed "
+                         "authentication", i, c.pgno);
+    }
+    if (!rc) {
+        if (c.flags & SDB_CHUNK_SNAPPY)
+            rc = sdb_uncompress(tmp, c.len, buf, logical);
+        else
+            memcpy(buf, tmp, logical);
+    }
+    free(tmp);
+    *ptr = buf;
+    *len = logical;
+    return rc;
 }
 
 int sdb_doc_read(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint64_t off, uint8_t *buf,
@@ -318,35 +373,70 @@ static int docw_add_chunk(sdb_docw *d, const sdb_chunk *c)
     return 0;
 }
 
-/* Writes one chunk of data into the main file (direct) or through the log. */
+/* Writes one chunk of content into the main file (direct) or through the
+ * log: compressed when that shrinks it, then encrypted, then checksummed. */
 static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, uint32_t len,
                        int direct)
 {
-    uint32_t np = (len + env->psize - 1) / env->psize;
-    sdb_chunk c = {0, len, sdb_crc32c(0, data, len), 0};
-    int rc = sdb_alloc_run(env, w, np, direct, &c.pgno);
-    if (rc)
+    sdb_chunk c;
+    memset(&c, 0, sizeof c);
+    c.len = len;
+    uint8_t *tmp = NULL;
+    const uint8_t *src = data;
+    int rc = 0;
+    if (d->compress || env->crypt) {
+        tmp = malloc(sdb_compress_bound(len) > len ? sdb_compress_bound(len) : len);
+        if (!tmp)
+            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+        size_t clen = len;
+        if (d->compress && (rc = sdb_compress(data, len, tmp, &clen)) != 0) {
+            free(tmp);
+            return rc;
+        }
+        if (d->compress && clen < len) {
+            c.len = (uint32_t)clen;
+            c.flags = SDB_CHUNK_SNAPPY;
+            w->view.meta.features |= SDB_FEAT_SNAPPY;
+        } else {
+            memcpy(tmp, data, len);   /* raw: random data does not shrink */
+        }
+        src = tmp;
+    }
+    uint32_t np = (c.len + env->psize - 1) / env->psize;
+    rc = sdb_alloc_run(env, w, np, direct, &c.pgno);
+    if (!rc && env->crypt) {
+        uint8_t aad[16];
+        chunk_aad(aad, &c, d->nchunks);
+        rc = sdb_gcm_seal(env->key, aad, sizeof aad, tmp, c.len, c.nonce, c.tag);
+    }
+    if (rc) {
+        free(tmp);
         return rc;
+    }
+    c.crc = sdb_crc32c(0, src, c.len);
     if (direct) {
         /* whole pages, so the file never ends mid-page */
         size_t full = (size_t)np * env->psize;
-        if (full != len) {
+        if (full != c.len) {
             uint8_t *pad = calloc(1, full);
-            if (!pad)
+            if (!pad) {
+                free(tmp);
                 return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-            memcpy(pad, data, len);
+            }
+            memcpy(pad, src, c.len);
             rc = sdb_write_direct(env, w, c.pgno, pad, full);
             free(pad);
         } else {
-            rc = sdb_write_direct(env, w, c.pgno, data, len);
+            rc = sdb_write_direct(env, w, c.pgno, src, c.len);
         }
     } else {
-        rc = sdb_put_raw(env, w, c.pgno, data, len);
+        rc = sdb_put_raw(env, w, c.pgno, src, c.len);
     }
+    free(tmp);
     if (!rc)
         rc = docw_add_chunk(d, &c);
     if (!rc)
-        d->stored += len;
+        d->stored += c.len;
     return rc;
 }
 
@@ -408,6 +498,8 @@ void sdb_docw_free(sdb_docw *d)
 /* Frees the storage of one version. */
 static int free_version(sdb_env *env, sdb_wtxn *w, const sdb_vrec *r)
 {
+    w->view.meta.logical_bytes -= r->size;
+    w->view.meta.stored_bytes -= r->stored;
     if (r->flags & SDB_V_INLINE)
         return 0;
     for (uint32_t i = 0; i < r->nchunks; i++) {
@@ -472,7 +564,7 @@ static int write_map(sdb_env *env, sdb_wtxn *w, const sdb_docw *d, pgno_t *root_
         wr32(ld + SDB_PAGE_HDR, n);
         wr32(ld + SDB_PAGE_HDR + 4, first);
         for (uint32_t k = 0; k < n; k++)
-            chunk_encode(ld + MAP_HDR + (size_t)k * SDB_CHUNK_ENTRY, &d->chunks[first + k]);
+            chunk_encode(env, ld + MAP_HDR + (size_t)k * env->centry, &d->chunks[first + k]);
     }
     *root_out = root;
     return 0;
@@ -571,8 +663,8 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         }
         if (!rc && d->nchunks <= SDB_INLINE_CHUNKS) {
             for (uint32_t i = 0; i < d->nchunks; i++)
-                chunk_encode(r->inl + (size_t)i * SDB_CHUNK_ENTRY, &d->chunks[i]);
-            r->inl_len = (size_t)d->nchunks * SDB_CHUNK_ENTRY;
+                chunk_encode(env, r->inl + (size_t)i * env->centry, &d->chunks[i]);
+            r->inl_len = (size_t)d->nchunks * env->centry;
         } else if (!rc) {
             rc = write_map(env, w, d, &r->map_root);
             r->flags = SDB_V_MAPPED;
@@ -583,6 +675,8 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
     r->size = d->size;
     r->crc = d->crc;
     r->txnid = w->txnid;
+    w->view.meta.logical_bytes += r->size;
+    w->view.meta.stored_bytes += r->stored;
     r->modified = sdb_now_ns();
     uint8_t id[16];
     int exists = 0;
@@ -800,6 +894,7 @@ typedef struct dchk {
     uint8_t last_id[16];
     int have_last;
     uint64_t last_version;
+    uint64_t logical, stored;
 } dchk;
 
 static int own_pages(dchk *k, pgno_t p, uint32_t n, const char *what)
@@ -842,8 +937,10 @@ static int doc_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *va
     if (!r)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     int rc = vrec_decode(env, key, val, vl, r);
-    if (!rc && r->version != ~rd64(key + 17) - 0 && 0)
-        rc = 0;
+    if (!rc) {
+        k->logical += r->size;
+        k->stored += r->stored;
+    }
     uint64_t kv = 0;
     for (int i = 0; i < 8; i++)
         kv = kv << 8 | key[17 + i];
@@ -877,7 +974,7 @@ static int doc_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *va
             const uint8_t *ptr;
             uint32_t len;
             if (!rc)
-                rc = sdb_doc_read_chunk(env, k->v, r, i, buf, &ptr, &len, 1);
+                rc = sdb_doc_read_chunk(env, k->v, r, i, buf, &ptr, &len, 2);
             if (!rc)
                 crc = sdb_crc32c(crc, ptr, len);
         }
@@ -913,7 +1010,7 @@ int sdb_doc_check(sdb_env *env, const sdb_view *v)
     if (!owner)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     owner[0] = owner[1] = 9;
-    dchk k = {env, v, owner, 0, 0, {0}, 0, 0};
+    dchk k = {env, v, owner, 0, 0, {0}, 0, 0, 0, 0};
     uint64_t npaths = 0, ndoc = 0;
     int rc = sdb_bt_check(env, v, v->meta.path_root, owner, &npaths, path_visit, &k);
     if (!rc)
@@ -927,6 +1024,11 @@ int sdb_doc_check(sdb_env *env, const sdb_view *v)
     if (!rc && k.docs != v->meta.doc_count)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "%llu documents in the tree, the header says %llu",
                      (unsigned long long)k.docs, (unsigned long long)v->meta.doc_count);
+    if (!rc && (k.logical != v->meta.logical_bytes || k.stored != v->meta.stored_bytes))
+        rc = sdb_err(STREAMDB_ERR_CORRUPT, "content adds up to %llu/%llu bytes (logical/stored), "
+                     "the header says %llu/%llu", (unsigned long long)k.logical,
+                     (unsigned long long)k.stored, (unsigned long long)v->meta.logical_bytes,
+                     (unsigned long long)v->meta.stored_bytes);
     if (!rc)
         rc = sdb_check_pages(env, v, owner);
     for (pgno_t p = SDB_FIRST_PAGE; !rc && p < v->meta.npages; p++)
@@ -934,4 +1036,64 @@ int sdb_doc_check(sdb_env *env, const sdb_view *v)
             rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is neither used nor free (leaked)", p);
     free(owner);
     return rc;
+}
+
+/* Re-reads every version of every document under prefix, checking chunk CRCs
+ * and the content CRC (quick mode is the caller's to switch off). */
+int sdb_doc_verify(sdb_env *env, const sdb_view *v, const char *prefix, size_t plen,
+                   uint64_t *checked)
+{
+    *checked = 0;
+    sdb_cursor_bt c;
+    uint8_t *buf = malloc(SDB_CHUNK);
+    sdb_vrec *r = malloc(sizeof *r);
+    char *path = malloc(STREAMDB_MAX_PATH + 1);
+    if (!buf || !r || !path) {
+        free(buf);
+        free(r);
+        free(path);
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
+    int rc = sdb_bt_seek(&c, env, v, v->meta.path_root, (const uint8_t *)prefix, plen);
+    while (rc == 0 && c.klen >= plen && !memcmp(c.key, prefix, plen)) {
+        size_t kl = c.klen;
+        uint8_t id[16];
+        memcpy(path, c.key, kl);
+        path[kl] = 0;
+        memcpy(id, c.val, 16);
+        uint64_t *vers = NULL;
+        size_t nv = 0;
+        rc = sdb_doc_versions(env, v, id, &vers, &nv);
+        for (size_t i = 0; !rc && i < nv; i++) {
+            rc = sdb_doc_version(env, v, id, (int64_t)vers[i], r);
+            uint32_t crc = 0;
+            if (!rc && (r->flags & SDB_V_INLINE))
+                crc = sdb_crc32c(0, r->inl, r->size);
+            for (uint32_t k = 0; !rc && !(r->flags & SDB_V_INLINE) && k < r->nchunks; k++) {
+                const uint8_t *ptr;
+                uint32_t len;
+                rc = sdb_doc_read_chunk(env, v, r, k, buf, &ptr, &len, 2);
+                if (!rc)
+                    crc = sdb_crc32c(crc, ptr, len);
+            }
+            if (!rc && crc != r->crc)
+                rc = sdb_err(STREAMDB_ERR_CORRUPT, "content checksum mismatch");
+            if (rc && rc != STREAMDB_ERR_NOMEM) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", streamdb_errmsg(NULL));
+                rc = sdb_err(rc, "'%s' version %llu: %s", path, (unsigned long long)vers[i], why);
+            }
+            if (!rc)
+                (*checked)++;
+        }
+        free(vers);
+        if (rc)
+            break;
+        rc = sdb_bt_next(&c);
+    }
+    sdb_bt_close(&c);
+    free(buf);
+    free(r);
+    free(path);
+    return rc == STREAMDB_DONE ? 0 : rc;
 }

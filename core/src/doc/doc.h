@@ -23,7 +23,9 @@ typedef struct sdb_chunk {
     pgno_t pgno;
     uint32_t len;      /* stored bytes */
     uint32_t crc;
-    uint32_t flags;
+    uint32_t flags;    /* SDB_CHUNK_SNAPPY */
+    uint8_t nonce[12]; /* encrypted databases */
+    uint8_t tag[16];
 } sdb_chunk;
 
 /* key builders */
@@ -39,8 +41,9 @@ SDB_HIDDEN int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *
                                 uint64_t **out, size_t *count);
 SDB_HIDDEN int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i,
                              sdb_chunk *c);
-/* Reads the chunk's stored bytes, verified (unless quick mode). *ptr may
- * point into the map. */
+/* Reads chunk i's content (decrypted, decompressed) into buf (64 KiB) or
+ * points *ptr into the map.  verify: 0 no CRC check, 1 unless quick mode,
+ * 2 always.  GCM tags are always checked. */
 SDB_HIDDEN int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
                                   uint32_t i, uint8_t *buf, const uint8_t **ptr, uint32_t *len,
                                   int verify);
@@ -58,6 +61,7 @@ typedef struct sdb_docw {
     sdb_chunk *chunks;
     uint32_t nchunks, capchunks;
     uint64_t max_size;
+    int compress;          /* snappy each chunk (raw when it does not shrink) */
 } sdb_docw;
 
 SDB_HIDDEN int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, size_t len);
@@ -72,5 +76,7 @@ SDB_HIDDEN int sdb_doc_delete_id(sdb_env *env, sdb_wtxn *w, const uint8_t *id);
 SDB_HIDDEN int sdb_doc_paths(sdb_env *env, const sdb_view *v, const uint8_t *id, char ***out,
                              size_t *count);
 SDB_HIDDEN int sdb_doc_check(sdb_env *env, const sdb_view *v);
+SDB_HIDDEN int sdb_doc_verify(sdb_env *env, const sdb_view *v, const char *prefix, size_t plen,
+                              uint64_t *checked);
 
 #endif

@@ -26,6 +26,7 @@
  *       refuses every further write until it is reopened.
  */
 #include "sdb.h"
+#include "codec/codec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,6 +138,34 @@ void sdb_page_seal(uint8_t *page, uint32_t psize, int type, pgno_t pgno, uint64_
     wr32(page, sdb_crc32c(0, page + 4, psize - 4));
 }
 
+int sdb_page_seal_env(sdb_env *env, uint8_t *page, int type, pgno_t pgno, uint64_t txn)
+{
+    if (env->crypt && type != SDB_PT_META) {
+        /* the body is encrypted; type, page number and txn are authenticated */
+        page[4] = (uint8_t)type;
+        wr32(page + 8, pgno);
+        wr64(page + 16, txn);
+        int rc = sdb_gcm_seal(env->key, page + 4, 20, page + SDB_PAGE_HDR,
+                              env->psize - SDB_PAGE_HDR, page + 24, page + 36);
+        if (rc)
+            return rc;
+    }
+    sdb_page_seal(page, env->psize, type, pgno, txn);
+    return 0;
+}
+
+/* Decrypts a verified page in place (encrypted databases, typed pages). */
+static int page_open(sdb_env *env, uint8_t *page, pgno_t pgno)
+{
+    if (!env->crypt || page[4] == SDB_PT_META)
+        return 0;
+    if (sdb_gcm_open(env->key, page + 4, 20, page + SDB_PAGE_HDR, env->psize - SDB_PAGE_HDR,
+                     page + 24, page + 36))
+        return sdb_err(STREAMDB_ERR_CRYPTO, "page %u failed authentication (tampered, or "
+                       "damaged in quick mode)", pgno);
+    return 0;
+}
+
 int sdb_page_verify(const uint8_t *page, uint32_t psize, pgno_t pgno, int type)
 {
     if (rd32(page) != sdb_crc32c(0, page + 4, psize - 4))
@@ -158,7 +187,7 @@ static void meta_encode(const sdb_env *env, const sdb_meta *m, uint8_t *page, pg
     wr32(page + 80, SDB_FORMAT_VERSION);
     wr32(page + 84, env->psize);
     wr32(page + 88, SDB_CHUNK);
-    wr32(page + 92, 0); /* feature flags: none yet (compression, encryption: issue 3) */
+    wr32(page + 92, m->features);
     wr64(page + 96, m->txnid);
     wr64(page + 104, m->seq);
     wr32(page + 112, m->npages);
@@ -169,8 +198,18 @@ static void meta_encode(const sdb_env *env, const sdb_meta *m, uint8_t *page, pg
     wr64(page + 136, m->doc_count);
     wr64(page + 144, m->path_count);
     wr64(page + 152, m->id_clock);
-    wr32(page + 160, SDB_CHUNK_ENTRY);
+    wr32(page + 160, env->centry);
     wr32(page + 164, m->log_salt);
+    wr64(page + 168, m->logical_bytes);
+    wr64(page + 176, m->stored_bytes);
+    if (env->crypt) {
+        /* key check: 16 zero bytes sealed under the key */
+        uint8_t *kc = page + 184;
+        memset(kc + 28, 0, 16);
+        if (sdb_gcm_seal(env->key, (const uint8_t *)"StreamDb key check", 18, kc + 28, 16, kc,
+                         kc + 12))
+            memset(kc, 0, 44);   /* no randomness: the open will report a wrong key */
+    }
     sdb_page_seal(page, env->psize, SDB_PT_META, slot, m->txnid);
 }
 
@@ -181,10 +220,16 @@ static int meta_decode(const sdb_env *env, const uint8_t *page, pgno_t slot, sdb
         return rc;
     if (memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16))
         return sdb_err(STREAMDB_ERR_NOT_A_DB, "meta page %u: bad magic", slot);
+    uint32_t feat = rd32(page + 92);
     if (rd32(page + 80) != SDB_FORMAT_VERSION || rd32(page + 88) != SDB_CHUNK ||
-        rd32(page + 92) != 0 || rd32(page + 160) != SDB_CHUNK_ENTRY)
+        (feat & ~(SDB_FEAT_SNAPPY | SDB_FEAT_CRYPT)) ||
+        rd32(page + 160) != ((feat & SDB_FEAT_CRYPT) ? SDB_CHUNK_ENTRY_CRYPT : SDB_CHUNK_ENTRY))
         return sdb_err(STREAMDB_ERR_INCOMPATIBLE, "format version %u / features %#x not "
-                       "supported by this build", rd32(page + 80), rd32(page + 92));
+                       "supported by this build", rd32(page + 80), feat);
+    m->features = feat;
+    memcpy(m->keycheck, page + 184, 44);
+    m->logical_bytes = rd64(page + 168);
+    m->stored_bytes = rd64(page + 176);
     m->txnid = rd64(page + 96);
     m->seq = rd64(page + 104);
     m->npages = rd32(page + 112);
@@ -468,6 +513,8 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         } else {
             rc = sdb_page_verify(data, env->psize, pgno, type);
         }
+        if (!rc)
+            rc = page_open(env, data, pgno);
     }
     if (rc) {
         free(e);
@@ -1196,8 +1243,11 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
         if (i < n) {
             pgno = list[i]->pgno;
             uint8_t *d = list[i]->data;
-            if (!list[i]->raw)   /* typed page: seal it; raw chunk pages are covered by the chunk CRC */
-                sdb_page_seal(d, env->psize, d[4], pgno, w->txnid);
+            if (!list[i]->raw) { /* typed page: seal it; raw chunk pages are covered by the chunk CRC */
+                rc = sdb_page_seal_env(env, d, d[4], pgno, w->txnid);
+                if (rc)
+                    break;
+            }
             page = d;
         } else {
             pgno = 0;
@@ -1652,16 +1702,23 @@ static int env_validate_config(streamdb_config *c)
     if (c->max_db_size < 64ull * c->page_size)
         return sdb_err(STREAMDB_ERR_INVALID, "max_db_size %llu is under 64 pages",
                        (unsigned long long)c->max_db_size);
-    if (c->use_compression)
-        return sdb_err(STREAMDB_ERR_UNSUPPORTED, "compression is not built into this version "
-                       "of libstreamdb yet");
-    if (c->has_encryption_key)
+    if (c->use_compression && !sdb_have_snappy())
+        return sdb_err(STREAMDB_ERR_UNSUPPORTED, "not built with compression (libsnappy)");
+    if (c->has_encryption_key && !sdb_have_crypto())
         return sdb_err(STREAMDB_ERR_UNSUPPORTED, "not built with encryption");
+    if (!c->async_workers)
+        c->async_workers = 2;
+    if (c->async_workers > 64)
+        return sdb_err(STREAMDB_ERR_INVALID, "async_workers %u is over 64", c->async_workers);
+    if (c->readahead_chunks > 64)
+        return sdb_err(STREAMDB_ERR_INVALID, "readahead_chunks %u is over 64", c->readahead_chunks);
     return 0;
 }
 
 static void env_free(sdb_env *env)
 {
+    sdb_async_shutdown(env);
+    sdb_async_destroy(env);
     if (env->map)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
     if (env->walf)
@@ -1691,6 +1748,7 @@ static void env_free(sdb_env *env)
     pthread_mutex_destroy(&env->smu);
     pthread_cond_destroy(&env->scond);
     explicit_bzero(env->cfg.encryption_key, sizeof env->cfg.encryption_key);
+    explicit_bzero(env->key, sizeof env->key);
     free(env);
 }
 
@@ -1711,6 +1769,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     pthread_cond_init(&env->scond, NULL);
     env->readers.next = env->readers.prev = &env->readers;
     env->lru.lnext = env->lru.lprev = &env->lru;
+    sdb_async_init(env);
     env->pid = getpid();
     int rc = env_validate_config(&env->cfg);
     if (rc) {
@@ -1778,6 +1837,12 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         /* a new database: both slots, synced, then the directory */
         env->psize = env->cfg.page_size;
         memset(&meta, 0, sizeof meta);
+        env->crypt = env->cfg.has_encryption_key;
+        env->centry = env->crypt ? SDB_CHUNK_ENTRY_CRYPT : SDB_CHUNK_ENTRY;
+        if (env->crypt)
+            memcpy(env->key, env->cfg.encryption_key, 32);
+        meta.features = (env->cfg.use_compression ? SDB_FEAT_SNAPPY : 0) |
+                        (env->crypt ? SDB_FEAT_CRYPT : 0);
         meta.npages = SDB_FIRST_PAGE;
         meta.seq = 1;
         env->wal_salt = fresh_salt();
@@ -1802,6 +1867,31 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             env->cfg.page_size = 0;  /* take the file's */
         rc = read_slots(env, fsize, &meta, &fallback);
         env->cfg.page_size = env->psize;
+        if (rc) {
+            env_free(env);
+            return rc;
+        }
+        env->crypt = (meta.features & SDB_FEAT_CRYPT) != 0;
+        env->centry = env->crypt ? SDB_CHUNK_ENTRY_CRYPT : SDB_CHUNK_ENTRY;
+        if (env->crypt && !env->cfg.has_encryption_key)
+            rc = sdb_err(STREAMDB_ERR_CRYPTO, "%s is encrypted: open it with its key", path);
+        else if (!env->crypt && env->cfg.has_encryption_key)
+            rc = sdb_err(STREAMDB_ERR_CRYPTO, "%s is not encrypted: open it without a key", path);
+        else if (env->crypt && !sdb_have_crypto())
+            rc = sdb_err(STREAMDB_ERR_UNSUPPORTED, "%s is encrypted and this build has no "
+                         "encryption", path);
+        else if ((meta.features & SDB_FEAT_SNAPPY) && !sdb_have_snappy())
+            rc = sdb_err(STREAMDB_ERR_UNSUPPORTED, "%s uses compression and this build has no "
+                         "snappy", path);
+        if (!rc && env->crypt) {
+            memcpy(env->key, env->cfg.encryption_key, 32);
+            uint8_t kc[44];
+            memcpy(kc, meta.keycheck, 44);
+            static const uint8_t zero[16];
+            if (sdb_gcm_open(env->key, (const uint8_t *)"StreamDb key check", 18, kc + 28, 16,
+                             kc, kc + 12) || memcmp(kc + 28, zero, 16))
+                rc = sdb_err(STREAMDB_ERR_CRYPTO, "wrong encryption key for %s", path);
+        }
         if (rc) {
             env_free(env);
             return rc;
@@ -1895,6 +1985,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
 int sdb_env_close(sdb_env *env)
 {
     int rc = 0;
+    sdb_async_shutdown(env);   /* in-flight reads finish; queued ones are cancelled */
     if (!env->readonly && !atomic_load(&env->fatal)) {
         pthread_mutex_lock(&env->wlock);
         rc = sdb_checkpoint(env, 1);
