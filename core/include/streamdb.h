@@ -179,7 +179,9 @@ STREAMDB_API int streamdb_write_document_n(streamdb *db, const char *path, size_
 
 /* Streaming writer: begin, write chunks, then commit or abort (either frees
  * the writer).  Nothing is visible until commit; abort leaves no trace.  The
- * writer holds the write lock from begin to commit/abort. */
+ * writer holds the write lock from begin to commit/abort (outside an explicit
+ * transaction): other threads' writes wait, and other writes from the same
+ * thread get STREAMDB_ERR_BUSY rather than waiting for themselves. */
 STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t path_len,
                                        streamdb_writer **out);
 STREAMDB_API int streamdb_writer_write(streamdb_writer *w, const void *data, size_t len);

@@ -235,6 +235,8 @@ struct sdb_env {
 
     atomic_int children;          /* open streams, cursors, writers, snapshots */
     struct sdb_pool pool;         /* async reads and read-ahead */
+    char *killpoint;              /* tests: STREAMDB_KILLPOINT=name[:n] */
+    long killcount;
     atomic_uint_fast64_t prefetch_hits;
 };
 
@@ -272,6 +274,7 @@ SDB_HIDDEN int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint
                               uint8_t *buf, const uint8_t **ptr);
 
 SDB_HIDDEN int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out);
+SDB_HIDDEN int sdb_wlock_held(sdb_env *env);   /* this thread holds the writer */
 SDB_HIDDEN int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w);
 SDB_HIDDEN void sdb_wtxn_abort(sdb_env *env, sdb_wtxn *w);
 /* A writable copy of pgno (typed page: header initialised by caller). */
@@ -330,6 +333,13 @@ SDB_HIDDEN int sdb_bt_check(sdb_env *env, const sdb_view *v, pgno_t root, uint8_
                             int (*visit)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),
                             void *ctx);
 SDB_HIDDEN size_t sdb_bt_max_entry(uint32_t psize);
+
+/* ---- named kill points for crash tests (RELIABILITY.md T5) ----
+ * With STREAMDB_KILLPOINT=name[:n] in the environment at open, the process
+ * kills itself with SIGKILL the n-th time (default 1st) it reaches the point
+ * called name.  Without the variable this is one pointer test. */
+SDB_HIDDEN void sdb_killpoint_hit(sdb_env *env, const char *name);
+#define SDB_KILLPOINT(env, name) do { if ((env)->killpoint) sdb_killpoint_hit(env, name); } while (0)
 
 /* ---- small utilities ---- */
 SDB_HIDDEN uint64_t sdb_now_ns(void);

@@ -1483,6 +1483,8 @@ STREAMDB_API int streamdb_flush(streamdb *db)
         return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
     if (owns_txn(env))
         return sdb_err(STREAMDB_ERR_TRANSACTION, "commit or roll back the transaction before flush");
+    if (sdb_wlock_held(env))
+        return sdb_err(STREAMDB_ERR_BUSY, "a streaming writer is open on this thread");
     pthread_mutex_lock(&env->wlock);
     rc = sdb_checkpoint(env, 1);
     pthread_mutex_unlock(&env->wlock);

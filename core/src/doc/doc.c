@@ -625,6 +625,8 @@ static int prune_versions(sdb_env *env, sdb_wtxn *w, const uint8_t *id, uint32_t
         return rc;
     }
     rc = 0;
+    if (n)
+        SDB_KILLPOINT(env, "versions.before_reclaim");
     for (size_t i = 0; !rc && i < n; i++) {
         sdb_vrec r;
         rc = sdb_doc_version(env, &w->view, id, (int64_t)old[i], &r);

@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
@@ -64,6 +65,16 @@ void sdb_log(sdb_env *env, int level, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     env->cfg.log_fn(env->cfg.log_ctx, level, buf);
+}
+
+void sdb_killpoint_hit(sdb_env *env, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(env->killpoint, name, n) || (env->killpoint[n] && env->killpoint[n] != ':'))
+        return;
+    if (--env->killcount > 0)
+        return;
+    raise(SIGKILL);
 }
 
 /* ---- I/O with loops over short transfers and EINTR ---- */
@@ -775,11 +786,54 @@ static int extend(sdb_env *env, sdb_wtxn *w, uint32_t count, pgno_t *start)
 
 /* ---- write transactions ---- */
 
+/* The environments whose writer lock this thread holds: a second write from
+ * the same thread would wait for itself forever. */
+static __thread sdb_env *tls_held[8];
+
+static int held(sdb_env *env);
+
+static void held_add(sdb_env *env)
+{
+    for (int i = 0; i < 8; i++)
+        if (!tls_held[i]) {
+            tls_held[i] = env;
+            return;
+        }
+}
+
+static void held_del(sdb_env *env)
+{
+    for (int i = 0; i < 8; i++)
+        if (tls_held[i] == env) {
+            tls_held[i] = NULL;
+            return;
+        }
+}
+
+int sdb_wlock_held(sdb_env *env) { return held(env); }
+
+static int held(sdb_env *env)
+{
+    for (int i = 0; i < 8; i++)
+        if (tls_held[i] == env)
+            return 1;
+    return 0;
+}
+
+static void wlock_release(sdb_env *env)
+{
+    held_del(env);
+    pthread_mutex_unlock(&env->wlock);
+}
+
 int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out)
 {
     *out = NULL;
     if (atomic_load(&env->fatal))
         return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
+    if (held(env))
+        return sdb_err(STREAMDB_ERR_BUSY, "this thread already holds the writer (a streaming "
+                       "writer is open): commit or abort it first");
     pthread_mutex_lock(&env->wlock);
     if (atomic_load(&env->fatal)) {
         pthread_mutex_unlock(&env->wlock);
@@ -802,6 +856,7 @@ int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out)
     pthread_mutex_unlock(&env->mu);
     w->view.w = w;
     w->txnid = w->view.meta.txnid + 1;
+    held_add(env);
     *out = w;
     return 0;
 }
@@ -825,7 +880,7 @@ static void wtxn_free(sdb_wtxn *w)
 void sdb_wtxn_abort(sdb_env *env, sdb_wtxn *w)
 {
     wtxn_free(w);
-    pthread_mutex_unlock(&env->wlock);
+    wlock_release(env);
 }
 
 static int dirty_add(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
@@ -1205,6 +1260,7 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
         goto fail;
     w->view.meta.txnid = w->txnid;
     if (w->direct_written) {
+        SDB_KILLPOINT(env, "commit.before_data_sync");
         /* [F10] chunk data is durable before anything points to it */
         rc = sdb_io_sync(env, env->dbf, env->path);
         if (rc)
@@ -1262,6 +1318,8 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
         cksum = sdb_crc32c(cksum, f + SDB_FRAME_HDR, env->psize);
         wr32(f + 20, cksum);
         if (++nb == batch_max || i == n) {
+            if (i == n)
+                SDB_KILLPOINT(env, "commit.before_commit_frame");
             rc = sdb_io_write(env, env->walf, buf, nb * fsz, woff, env->walpath);
             woff += nb * fsz;
             nb = 0;
@@ -1308,8 +1366,12 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     env->capruns = w->capruns;
     w->runs = old;
     wtxn_free(w);
-    pthread_mutex_unlock(&env->wlock);
-    return group_sync(env, g);
+    wlock_release(env);
+    SDB_KILLPOINT(env, "commit.before_log_sync");
+    rc = group_sync(env, g);
+    if (!rc)
+        SDB_KILLPOINT(env, "commit.after_log_sync");
+    return rc;
 
 fail:
     sdb_wtxn_abort(env, w);
@@ -1438,9 +1500,11 @@ int sdb_checkpoint(sdb_env *env, int force)
         }
         fsz = want;
     }
+    SDB_KILLPOINT(env, "checkpoint.before_file_sync");
     rc = sdb_io_sync(env, env->dbf, env->path);
     if (rc)
         return rc;
+    SDB_KILLPOINT(env, "checkpoint.before_meta");
     meta.seq = env->meta.seq + 1;
     /* The slot names the log that completes it: the fresh one when this
      * checkpoint resets the log, else the current one.  An older slot is a
@@ -1459,6 +1523,7 @@ int sdb_checkpoint(sdb_env *env, int force)
     env->checkpoints++;
     if (limit < appended)
         return 0;   /* partial: a reader still needs the newest frames */
+    SDB_KILLPOINT(env, "checkpoint.before_log_reset");
     /* [F6] every frame copied and seen by every reader: reset the log */
     pthread_rwlock_wrlock(&env->ckpt);
     pthread_mutex_lock(&env->mu);
@@ -1515,6 +1580,7 @@ int sdb_compact(sdb_env *env)
     rc = sdb_wtxn_commit(env, w);
     if (rc)
         return rc;
+    SDB_KILLPOINT(env, "compact.before_truncate");
     pthread_mutex_lock(&env->wlock);
     rc = sdb_checkpoint(env, 1);
     pthread_mutex_unlock(&env->wlock);
@@ -1742,6 +1808,7 @@ static void env_free(sdb_env *env)
     free(env->runs);
     free(env->path);
     free(env->walpath);
+    free(env->killpoint);
     pthread_mutex_destroy(&env->mu);
     pthread_rwlock_destroy(&env->ckpt);
     pthread_mutex_destroy(&env->wlock);
@@ -1770,6 +1837,12 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     env->readers.next = env->readers.prev = &env->readers;
     env->lru.lnext = env->lru.lprev = &env->lru;
     sdb_async_init(env);
+    const char *kp = getenv("STREAMDB_KILLPOINT");
+    if (kp && *kp) {
+        env->killpoint = strdup(kp);
+        const char *colon = env->killpoint ? strchr(env->killpoint, ':') : NULL;
+        env->killcount = colon ? atol(colon + 1) : 1;
+    }
     env->pid = getpid();
     int rc = env_validate_config(&env->cfg);
     if (rc) {
