@@ -215,6 +215,8 @@ struct sdb_env {
     uint64_t file_size;
     const uint8_t *map;
     uint64_t maplen;
+    _Atomic uint64_t *vbits;      /* mmap: main-file pages whose CRC was checked */
+    atomic_uint nframes_pub;      /* frames in the index (0: every page is in the file) */
 
     /* readers (mu) */
     sdb_view readers;             /* list head */

@@ -78,41 +78,41 @@ static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
     return al < bl ? -1 : al > bl;
 }
 
-/* Compares key with entry i (= prefix + suffix). */
-static int cmp_ent(const uint8_t *p, uint32_t psize, int i, const uint8_t *key, size_t klen,
-                   int *err)
-{
-    size_t plen = node_plen(p);
-    const uint8_t *suf, *val;
-    size_t sl, vl;
-    if (node_ent(p, psize, i, &suf, &sl, &val, &vl)) {
-        *err = 1;
-        return 0;
-    }
-    size_t m = klen < plen ? klen : plen;
-    int c = memcmp(key, node_prefix(p), m);
-    if (c)
-        return c;
-    if (klen < plen)
-        return -1;
-    return keycmp(key + plen, klen - plen, suf, sl);
-}
-
-/* First entry >= key (n if none); *exact when equal. */
+/* First entry >= key (n if none); *exact when equal.  The node's prefix is
+ * compared once; the binary search then compares suffixes only. */
 static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
                       int *exact, int *err)
 {
-    int lo = 0, hi = node_n(p);
+    int n = node_n(p);
+    size_t plen = node_plen(p);
     *exact = 0;
+    size_t m = klen < plen ? klen : plen;
+    int c = memcmp(key, node_prefix(p), m);
+    if (c < 0 || (c == 0 && klen < plen))
+        return 0;          /* below every key of the node */
+    if (c > 0)
+        return n;          /* above every key of the node */
+    key += plen;
+    klen -= plen;
+    const uint8_t *offs = p + N_HDR + plen;
+    int lo = 0, hi = n;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        int c = cmp_ent(p, psize, mid, key, klen, err);
-        if (*err)
+        size_t off = rd16(offs + 2 * (size_t)mid);
+        if (off + 4 > psize || off + 4 + rd16(p + off) > psize) {
+            *err = 1;
             return 0;
-        if (c > 0)
+        }
+        size_t sl = rd16(p + off);
+        const uint8_t *suf = p + off + 4;
+        size_t mm = klen < sl ? klen : sl;
+        int r = memcmp(key, suf, mm);
+        if (!r)
+            r = klen < sl ? -1 : klen > sl;
+        if (r > 0)
             lo = mid + 1;
         else {
-            if (c == 0)
+            if (r == 0)
                 *exact = 1;
             hi = mid;
         }
@@ -307,16 +307,59 @@ static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const 
     wr32(p + SDB_PAGE_HDR + 4, leaf ? 0 : leftmost);
     if (n)
         memcpy(p + N_HDR, e[a].k, pl);
-    size_t off = N_HDR + pl + 2 * (size_t)n;
+    /* entries are packed downward from the end of the page, so an insert
+     * that fits only appends an entry and shifts the offset array */
+    size_t off = psize;
     for (int i = a; i < b; i++) {
+        size_t sl = e[i].kl - pl, sz = 4 + sl + e[i].vl;
+        off -= sz;
         wr16(p + N_HDR + pl + 2 * (size_t)(i - a), (uint16_t)off);
-        size_t sl = e[i].kl - pl;
         wr16(p + off, (uint16_t)sl);
         wr16(p + off + 2, (uint16_t)e[i].vl);
         memcpy(p + off + 4, e[i].k + pl, sl);
         memcpy(p + off + 4 + sl, e[i].v, e[i].vl);
-        off += 4 + sl + e[i].vl;
     }
+    wr16(p + 6, (uint16_t)(psize - off));   /* bytes used at the end */
+}
+
+/* Content area start of an encoded node (entries live in [start, psize)). */
+static size_t content_start(const uint8_t *p, uint32_t psize) { return psize - rd16(p + 6); }
+
+/*
+ * In-place insert or replace in a leaf when the key shares the node's prefix
+ * and the entry fits the free gap: 1 done, 0 the caller must re-encode.
+ * Space of replaced or deleted entries is reclaimed by the next re-encode.
+ */
+static int leaf_fast_put(uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
+                         const uint8_t *val, size_t vlen, int *replaced)
+{
+    size_t n = node_n(p), pl = node_plen(p);
+    if (!n || klen < pl || memcmp(key, node_prefix(p), pl))
+        return 0;
+    int exact, err = 0;
+    int pos = node_lower(p, psize, key, klen, &exact, &err);
+    if (err)
+        return 0;
+    size_t sl = klen - pl, sz = 4 + sl + vlen;
+    size_t hdr_end = N_HDR + pl + 2 * n + (exact ? 0 : 2);
+    size_t start = content_start(p, psize);
+    if (start < hdr_end || start - hdr_end < sz || start > psize)
+        return 0;
+    size_t off = start - sz;
+    wr16(p + off, (uint16_t)sl);
+    wr16(p + off + 2, (uint16_t)vlen);
+    memcpy(p + off + 4, key + pl, sl);
+    memcpy(p + off + 4 + sl, val, vlen);
+    uint8_t *offs = p + N_HDR + pl;
+    if (exact) {
+        *replaced = 1;
+    } else {
+        memmove(offs + 2 * (pos + 1), offs + 2 * pos, 2 * (n - pos));
+        wr16(p + SDB_PAGE_HDR, (uint16_t)(n + 1));
+    }
+    wr16(offs + 2 * pos, (uint16_t)off);
+    wr16(p + 6, (uint16_t)(psize - off));
+    return 1;
 }
 
 /* A split result handed to the parent: (separator, new right page). */
@@ -456,6 +499,18 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
     int rc = get_node(env, &w->view, pgno, &pg), err = 0;
     if (rc)
         return rc;
+    if (pg.data[4] == SDB_PT_LEAF) {
+        uint8_t *d;
+        sdb_page_put(env, &pg);
+        rc = sdb_page_dirty(env, w, pgno, &d);
+        if (rc)
+            return rc;
+        memset(out, 0, sizeof *out);
+        if (leaf_fast_put(d, env->psize, key, klen, val, vlen, replaced))
+            return 0;
+        pg.data = d;   /* decode the dirty copy below (no cache entry to put) */
+        pg.entry = NULL;
+    }
     nodebuf nb;
     rc = nb_decode(&nb, pg.data, env->psize, pgno);
     int slot = 0;
@@ -615,6 +670,22 @@ static int del_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
             sdb_page_put(env, &pg);
             return err ? corrupt_node(pgno) : STREAMDB_ERR_NOT_FOUND;
         }
+        int n = node_n(pg.data);
+        sdb_page_put(env, &pg);
+        if (n > 1) {
+            /* drop the offset slot; the entry's bytes wait for a re-encode */
+            uint8_t *d;
+            rc = sdb_page_dirty(env, w, pgno, &d);
+            if (rc)
+                return rc;
+            uint8_t *offs = d + N_HDR + node_plen(d);
+            memmove(offs + 2 * i, offs + 2 * (i + 1), 2 * (size_t)(n - i - 1));
+            wr16(d + SDB_PAGE_HDR, (uint16_t)(n - 1));
+            return 0;
+        }
+        rc = sdb_page_get(env, &w->view, pgno, 0, &pg);
+        if (rc)
+            return rc;
         nodebuf nb;
         rc = nb_decode(&nb, pg.data, env->psize, pgno);
         sdb_page_put(env, &pg);

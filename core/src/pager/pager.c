@@ -327,6 +327,7 @@ static int findex_add(sdb_env *env, pgno_t pgno)
             return rc;
     }
     uint32_t idx = env->nframes++;
+    atomic_store_explicit(&env->nframes_pub, env->nframes, memory_order_release);
     uint32_t *slot = fhash_slot(env, pgno);
     env->frames[idx].pgno = pgno;
     env->frames[idx].prev = slot ? *slot : 0;
@@ -347,6 +348,7 @@ static void findex_clear(sdb_env *env)
 {
     env->wal_base += env->nframes;
     env->nframes = 0;
+    atomic_store_explicit(&env->nframes_pub, 0, memory_order_release);
     if (env->fhcap)
         memset(env->fhash, 0, env->fhcap * sizeof *env->fhash);
     env->fhcount = 0;
@@ -430,6 +432,33 @@ static void cache_drop_main_copies(sdb_env *env)
     }
 }
 
+/* ---- verified main-file pages served straight from the map ----
+ * With use_mmap (and no encryption) a typed page that lives only in the main
+ * file is checked once, then read in place: no copy, no cache entry, no
+ * system call.  A checkpoint or a direct write that changes the page clears
+ * its bit first; no reader can be reading it then ([F6], [F10]). */
+static int vbit_test(sdb_env *env, pgno_t p)
+{
+    return (atomic_load_explicit(&env->vbits[p / 64], memory_order_relaxed) >> (p % 64)) & 1;
+}
+
+static void vbit_set(sdb_env *env, pgno_t p)
+{
+    atomic_fetch_or_explicit(&env->vbits[p / 64], 1ull << (p % 64), memory_order_relaxed);
+}
+
+static void vbit_clear(sdb_env *env, pgno_t p, uint32_t n)
+{
+    if (!env->vbits)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        pgno_t q = p + i;
+        if ((uint64_t)q * env->psize >= env->maplen)
+            break;
+        atomic_fetch_and_explicit(&env->vbits[q / 64], ~(1ull << (q % 64)), memory_order_relaxed);
+    }
+}
+
 static int read_main(sdb_env *env, pgno_t pgno, uint8_t *buf, size_t len)
 {
     uint64_t off = (uint64_t)pgno * env->psize;
@@ -480,6 +509,36 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         return sdb_err(STREAMDB_ERR_CORRUPT, "reference to page %u outside the database "
                        "(%u pages)", pgno, v->meta.npages);
     pthread_rwlock_rdlock(&env->ckpt);
+    if (env->vbits && !atomic_load_explicit(&env->nframes_pub, memory_order_acquire) &&
+        (uint64_t)(pgno + 1) * env->psize <= env->maplen) {
+        /* no page is in the log: the main file's copy is the one */
+        const uint8_t *m = env->map + (uint64_t)pgno * env->psize;
+        int quick = atomic_load_explicit(&env->quick, memory_order_relaxed);
+        int rc = 0;
+        if (!vbit_test(env, pgno)) {
+            pthread_mutex_lock(&env->mu);
+            uint64_t fsz = env->file_size;
+            pthread_mutex_unlock(&env->mu);
+            if ((uint64_t)(pgno + 1) * env->psize > fsz)
+                rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is beyond the end of the file", pgno);
+            else if (quick)
+                rc = rd32(m + 8) != pgno ? sdb_err(STREAMDB_ERR_CORRUPT, "page %u: bad header", pgno) : 0;
+            else if (!(rc = sdb_page_verify(m, env->psize, pgno, 0)))
+                vbit_set(env, pgno);
+            atomic_fetch_add_explicit(&env->misses, 1, memory_order_relaxed);
+        } else {
+            atomic_fetch_add_explicit(&env->hits, 1, memory_order_relaxed);
+        }
+        pthread_rwlock_unlock(&env->ckpt);
+        if (!rc && type && m[4] != type)
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u: type %d where %d was expected", pgno,
+                         m[4], type);
+        if (rc)
+            return rc;
+        out->data = m;
+        out->entry = NULL;
+        return 0;
+    }
     pthread_mutex_lock(&env->mu);
     uint64_t g = findex_lookup(env, pgno, v->mark);
     uint32_t b = ckey(pgno, g) & (env->chcap - 1);
@@ -1053,6 +1112,7 @@ int sdb_put_raw(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const uint8_t *buf, size
 int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, size_t len)
 {
     uint64_t off = (uint64_t)pgno * env->psize;
+    vbit_clear(env, pgno, (uint32_t)((len + env->psize - 1) / env->psize));
     int rc = sdb_io_write(env, env->dbf, buf, len, off, env->path);
     if (rc)
         return rc;
@@ -1476,6 +1536,7 @@ int sdb_checkpoint(sdb_env *env, int force)
         if (p >= env->wmeta.npages || (seen[p / 8] & (1 << (p % 8))))
             continue;
         seen[p / 8] |= (uint8_t)(1 << (p % 8));
+        vbit_clear(env, p, 1);
         rc = sdb_io_read(env, env->walf, page, env->psize, frame_off(env, i) + SDB_FRAME_HDR,
                          env->walpath);
         if (!rc)
@@ -1787,6 +1848,7 @@ static void env_free(sdb_env *env)
     sdb_async_destroy(env);
     if (env->map)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
+    free((void *)env->vbits);
     if (env->walf)
         env->vfs->close(env->walf);
     if (env->dbf)
@@ -2039,6 +2101,9 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             env->map = NULL;
             sdb_log(env, STREAMDB_LOG_WARN, "mmap of %s failed (%s); reading with pread", path,
                     strerror(e));
+        } else if (!env->crypt) {
+            /* one bit per mappable page; calloc'd pages stay untouched until used */
+            env->vbits = calloc(env->maplen / env->psize / 64 + 1, sizeof *env->vbits);
         }
     }
     /* the free list of the newest state */
