@@ -42,7 +42,9 @@ typedef uint32_t pgno_t;
 #define SDB_CHUNK_SNAPPY 1u             /* chunk entry flag */
 #define SDB_INLINE_CHUNKS 4             /* chunk entries kept inside the record */
 #define SDB_VREC_HDR 64                 /* version record header */
-#define SDB_WAL_HDR 64
+#define SDB_WAL_HDR 1024               /* header sector, sync-record sector, frames from 1024 */
+#define SDB_WAL_HDR_LEN 64
+#define SDB_WAL_SYNC_OFF 512            /* the sync record: frames known durable */
 #define SDB_FRAME_HDR 24
 #define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents over 4 chunks bypass the log */
@@ -202,6 +204,7 @@ struct sdb_env {
     uint64_t wal_base;            /* global number of frame 0 of this log = base + 1 */
     uint32_t wal_salt;
     uint32_t wal_cksum;           /* running checksum after the last frame */
+    uint32_t wal_synced_written;  /* durable frame count last put in the sync record */
     sdb_frame *frames;
     uint32_t nframes, capframes;
     uint32_t *fhash;              /* pgno -> local index + 1, open addressing */

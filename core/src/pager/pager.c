@@ -1254,6 +1254,8 @@ static int runs_equal(const sdb_env *env, const sdb_wtxn *w)
            (!w->nruns || !memcmp(env->runs, w->runs, w->nruns * sizeof *w->runs));
 }
 
+static int wal_write_sync_record(sdb_env *env, uint32_t durable_frames);
+
 /* Waits until frame g is durable, syncing the log if nobody else is. */
 static int group_sync(sdb_env *env, uint64_t g)
 {
@@ -1351,6 +1353,20 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     meta_encode(env, &w->view.meta, metapage, 0);
     uint32_t first = env->nframes;  /* stable: only the writer appends */
     uint32_t cksum = env->wal_cksum;
+    pthread_mutex_lock(&env->mu);
+    uint32_t synced = (uint32_t)(env->durable - env->wal_base);
+    pthread_mutex_unlock(&env->mu);
+    if (synced != env->wal_synced_written) {
+        /* rides on this commit's sync: recovery then knows these frames were acknowledged */
+        rc = wal_write_sync_record(env, synced);
+        if (rc) {
+            free(list);
+            free(buf);
+            free(metapage);
+            goto fail;
+        }
+        env->wal_synced_written = synced;
+    }
     uint64_t woff = frame_off(env, first);
     for (size_t i = 0; i <= n && !rc; i++) {
         uint8_t *f = buf + nb * fsz;
@@ -1463,6 +1479,20 @@ static uint32_t fresh_salt(void)
     return s ? s : 1;
 }
 
+/* The sync record, in its own sector: how many frames of this log were known
+ * durable when the last commit began.  Recovery reports damage below that
+ * count as corruption instead of taking it for a torn tail [F4]. */
+static int wal_write_sync_record(sdb_env *env, uint32_t durable_frames)
+{
+    uint8_t r[32];
+    memset(r, 0, sizeof r);
+    wr32(r, 0x434E5953u);   /* "SYNC" */
+    wr32(r + 4, env->wal_salt);
+    wr32(r + 8, durable_frames);
+    wr32(r + 12, sdb_crc32c(0, r, 12));
+    return sdb_io_write(env, env->walf, r, sizeof r, SDB_WAL_SYNC_OFF, env->walpath);
+}
+
 static int wal_write_header(sdb_env *env)
 {
     uint8_t h[SDB_WAL_HDR];
@@ -1472,6 +1502,11 @@ static int wal_write_header(sdb_env *env)
     wr32(h + 8, env->psize);
     wr32(h + 12, env->wal_salt);
     wr32(h + 16, sdb_crc32c(0, h, 16));
+    /* the header and an empty sync record, each in its own 512-byte sector */
+    wr32(h + SDB_WAL_SYNC_OFF, 0x434E5953u);
+    wr32(h + SDB_WAL_SYNC_OFF + 4, env->wal_salt);
+    wr32(h + SDB_WAL_SYNC_OFF + 8, 0);
+    wr32(h + SDB_WAL_SYNC_OFF + 12, sdb_crc32c(0, h + SDB_WAL_SYNC_OFF, 12));
     int rc = sdb_io_write(env, env->walf, h, sizeof h, 0, env->walpath);
     if (!rc) {
         int e = env->vfs->truncate(env->walf, SDB_WAL_HDR);
@@ -1483,6 +1518,7 @@ static int wal_write_header(sdb_env *env)
     if (!rc)
         rc = sdb_io_sync(env, env->walf, env->walpath);
     env->wal_cksum = env->wal_salt;
+    env->wal_synced_written = 0;
     return rc;
 }
 
@@ -1723,7 +1759,7 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
         return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", env->walpath, strerror(e));
     uint8_t h[SDB_WAL_HDR];
     int valid = 0;
-    if (wsize >= SDB_WAL_HDR && !sdb_io_read(env, env->walf, h, sizeof h, 0, env->walpath) &&
+    if (wsize >= SDB_WAL_HDR_LEN && !sdb_io_read(env, env->walf, h, SDB_WAL_HDR_LEN, 0, env->walpath) &&
         rd32(h) == WAL_MAGIC && rd32(h + 16) == sdb_crc32c(0, h, 16)) {
         if (rd32(h + 8) != env->psize)
             return sdb_err(STREAMDB_ERR_INCOMPATIBLE, "%s has page size %u, the database %u",
@@ -1740,6 +1776,15 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
         return wal_write_header(env);
     }
     env->wal_salt = rd32(h + 12);
+    /* frames known durable at the last commit (0 when the record is absent or torn) */
+    uint32_t synced = 0;
+    uint8_t sr[16];
+    if (wsize >= SDB_WAL_SYNC_OFF + 16 &&
+        !sdb_io_read(env, env->walf, sr, sizeof sr, SDB_WAL_SYNC_OFF, env->walpath) &&
+        rd32(sr) == 0x434E5953u && rd32(sr + 4) == env->wal_salt &&
+        rd32(sr + 12) == sdb_crc32c(0, sr, 12))
+        synced = rd32(sr + 8);
+    sdb_err_clear();
     uint32_t cksum = env->wal_salt, last_ok_cksum = cksum;
     size_t fsz = frame_size(env);
     uint8_t *f = malloc(fsz);
@@ -1786,6 +1831,10 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
     }
     sdb_err_clear();
     free(f);
+    if (!rc && ncommit < synced)
+        rc = sdb_err(STREAMDB_ERR_CORRUPT, "%s: frame %u is damaged, but %u frames were "
+                     "acknowledged as durable: committed data would be lost", env->walpath,
+                     ncommit, synced);
     pthread_mutex_lock(&env->mu);
     for (uint32_t k = 0; !rc && k < ncommit; k++)
         rc = findex_add(env, pg[k]);
