@@ -48,6 +48,7 @@ typedef uint32_t pgno_t;
 #define SDB_FRAME_HDR 24
 #define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents over 4 chunks bypass the log */
+#define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
 
 enum {
     SDB_PT_META = 1,
@@ -142,7 +143,27 @@ typedef struct sdb_frame {
 typedef struct sdb_pending {  /* appended but not yet durable commit */
     uint64_t fno;
     sdb_meta meta;
+    int paths_changed;
 } sdb_pending;
+
+/* The path cache: path -> document id, for views that include the newest
+ * change of the path tree (pager/pcache.c). */
+typedef struct sdb_pcentry {
+    struct sdb_pcentry *hnext, *lprev, *lnext;
+    uint32_t hash;
+    uint8_t id[16];
+    size_t len;
+    char path[];
+} sdb_pcentry;
+
+typedef struct sdb_pcache {
+    pthread_mutex_t mu;
+    sdb_pcentry **hash;
+    uint32_t hcap, n, cap;
+    sdb_pcentry lru;
+    uint64_t epoch;               /* txn of the newest path-tree change visible */
+    atomic_uint_fast64_t hits, misses;
+} sdb_pcache;
 
 /* ---- the worker pool (api/async.c) ---- */
 typedef struct sdb_job {
@@ -240,6 +261,7 @@ struct sdb_env {
 
     atomic_int children;          /* open streams, cursors, writers, snapshots */
     struct sdb_pool pool;         /* async reads and read-ahead */
+    sdb_pcache pcache;
     char *killpoint;              /* tests: STREAMDB_KILLPOINT=name[:n] */
     long killcount;
     atomic_uint_fast64_t prefetch_hits;
@@ -261,6 +283,8 @@ struct sdb_wtxn {
     size_t nruns, capruns;
     uint64_t txnid;
     int direct_written;           /* main file holds unsynced chunk data */
+    int paths_changed;            /* the path tree changed: the path cache must forget */
+    uint64_t wal_data_bytes;      /* chunk data this transaction sent through the log */
     int failed;                   /* an operation failed: commit refused */
 };
 
@@ -345,6 +369,15 @@ SDB_HIDDEN size_t sdb_bt_max_entry(uint32_t psize);
  * called name.  Without the variable this is one pointer test. */
 SDB_HIDDEN void sdb_killpoint_hit(sdb_env *env, const char *name);
 #define SDB_KILLPOINT(env, name) do { if ((env)->killpoint) sdb_killpoint_hit(env, name); } while (0)
+
+/* ---- path cache (pager/pcache.c) ---- */
+SDB_HIDDEN void sdb_pcache_init(sdb_env *env, uint32_t cap);
+SDB_HIDDEN void sdb_pcache_destroy(sdb_env *env);
+SDB_HIDDEN int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id);
+SDB_HIDDEN void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len,
+                               const uint8_t *id);
+/* A commit that changed the path tree became visible: forget everything. */
+SDB_HIDDEN void sdb_pcache_invalidate(sdb_env *env, uint64_t txnid);
 
 /* ---- small utilities ---- */
 SDB_HIDDEN uint64_t sdb_now_ns(void);

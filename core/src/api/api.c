@@ -103,6 +103,7 @@ typedef struct ra_slot {
     int state;               /* RA_EMPTY, RA_QUEUED, RA_RUNNING, RA_READY */
     int rc;
     uint8_t *buf;
+    const uint8_t *ptr;      /* the chunk: in buf, or verified in place in the map */
     uint32_t len;
     char msg[256];
 } ra_slot;
@@ -114,7 +115,8 @@ struct streamdb_stream {
     sdb_view view;
     sdb_vrec rec;
     uint64_t pos;
-    uint8_t *cbuf;           /* the last chunk read */
+    uint8_t *cbuf;           /* buffer for the last chunk read */
+    const uint8_t *cptr;     /* the last chunk: in cbuf or in the map */
     int64_t cidx;
     uint32_t clen;
     /* read-ahead: chunks after a sequential read are fetched by the pool */
@@ -236,6 +238,7 @@ STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
     cfg->sync_commits = 1;
     cfg->async_workers = 2;
     cfg->readahead_chunks = 4;
+    cfg->path_cache_size = 65536;
 }
 
 STREAMDB_API streamdb_config *streamdb_config_new(void)
@@ -264,7 +267,7 @@ STREAMDB_API int streamdb_config_set(streamdb_config *c, const char *name, uint6
     U32(page_size) U32(page_cache_size) U64(max_db_size) U64(max_document_size)
     U32(versions_to_keep) BOOL(use_mmap) BOOL(quick_mode) BOOL(read_only) BOOL(create)
     BOOL(use_compression) U32(file_mode) U64(wal_autocheckpoint) BOOL(sync_commits)
-    U32(async_workers) U32(readahead_chunks)
+    U32(async_workers) U32(readahead_chunks) U32(path_cache_size)
 #undef U32
 #undef U64
 #undef BOOL
@@ -828,10 +831,11 @@ static void ra_run(sdb_job *j)
     pthread_mutex_unlock(&s->mu);
     const uint8_t *ptr;
     uint32_t len = 0;
+    /* a plain chunk that lives in the map is only checked here: the reader
+     * then copies it once, straight from the map */
     int rc = sdb_doc_read_chunk(s->db->env, &s->view, &s->rec, (uint32_t)idx, sl->buf, &ptr, &len, 1);
-    if (!rc && ptr != sl->buf)
-        memcpy(sl->buf, ptr, len);
     pthread_mutex_lock(&s->mu);
+    sl->ptr = rc ? NULL : ptr;
     sl->rc = rc;
     sl->len = len;
     if (rc)
@@ -910,9 +914,14 @@ static int ra_take(streamdb_stream *s, uint32_t ci)
         if (sl->state == RA_READY) {
             rc = sl->rc;
             if (!rc) {
-                uint8_t *t = s->cbuf;
-                s->cbuf = sl->buf;
-                sl->buf = t;
+                if (sl->ptr == sl->buf) {
+                    uint8_t *t = s->cbuf;   /* swap buffers: no copy */
+                    s->cbuf = sl->buf;
+                    sl->buf = t;
+                    s->cptr = s->cbuf;
+                } else {
+                    s->cptr = sl->ptr;
+                }
                 s->cidx = ci;
                 s->clen = sl->len;
             } else {
@@ -1002,14 +1011,13 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
                 rc = sdb_doc_read_chunk(env, &s->view, rec, ci, s->cbuf, &ptr, &clen, 1);
                 if (rc)
                     break;
-                if (ptr != s->cbuf)
-                    memcpy(s->cbuf, ptr, clen);
+                s->cptr = ptr;   /* cbuf, or the map (valid while the stream's view lives) */
                 s->cidx = ci;
                 s->clen = clen;
             }
         }
         size_t n = s->clen - co < len - done ? s->clen - co : len - done;
-        memcpy(out + done, s->cbuf + co, n);
+        memcpy(out + done, s->cptr + co, n);
         done += n;
         s->pos += n;
     }

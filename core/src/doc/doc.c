@@ -99,8 +99,12 @@ static size_t vrec_encode(const sdb_vrec *r, uint8_t *v)
 
 int sdb_doc_by_path(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id)
 {
+    if (!v->w && sdb_pcache_get(env, v, path, len, id))
+        return 0;
     size_t vl = 0;
     int rc = sdb_bt_get(env, v, v->meta.path_root, (const uint8_t *)path, len, id, 16, &vl);
+    if (!rc && vl == 16 && !v->w)
+        sdb_pcache_put(env, v, path, len, id);
     if (rc == STREAMDB_ERR_NOT_FOUND)
         return sdb_err(rc, "no document at '%.*s'", (int)(len > 200 ? 200 : len), path);
     if (!rc && vl != 16)
@@ -431,6 +435,7 @@ static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *da
         }
     } else {
         rc = sdb_put_raw(env, w, c.pgno, src, c.len);
+        w->wal_data_bytes += c.len;
     }
     free(tmp);
     if (!rc)
@@ -658,10 +663,13 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         r->inl_len = d->size;
         r->stored = d->size;
     } else {
-        /* remaining buffered chunks: through the log if the document is small */
+        /* remaining buffered chunks: through the log if the document is small,
+         * unless this transaction already logged a lot of chunk data: then
+         * one more sync of the main file is cheaper than writing it twice */
+        int direct = d->direct || w->wal_data_bytes >= SDB_TXN_DIRECT_BYTES;
         for (size_t off = 0; !rc && off < d->buflen; off += SDB_CHUNK) {
             uint32_t n = d->buflen - off < SDB_CHUNK ? (uint32_t)(d->buflen - off) : SDB_CHUNK;
-            rc = store_chunk(env, w, d, d->buf + off, n, d->direct);
+            rc = store_chunk(env, w, d, d->buf + off, n, direct);
         }
         if (!rc && d->nchunks <= SDB_INLINE_CHUNKS) {
             for (uint32_t i = 0; i < d->nchunks; i++)
@@ -704,6 +712,7 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         r->version = 1;
         r->created = r->modified;
         uint8_t key[STREAMDB_MAX_PATH + 32];
+        w->paths_changed = 1;
         rc = sdb_bt_put(env, w, &w->view.meta.path_root, (const uint8_t *)path, plen, id, 16, NULL);
         if (!rc)
             rc = sdb_bt_put(env, w, &w->view.meta.doc_root, key,
@@ -757,7 +766,8 @@ int sdb_doc_bind(sdb_env *env, sdb_wtxn *w, const uint8_t *id, const char *path,
         return rc;
     uint8_t key[STREAMDB_MAX_PATH + 32];
     w->failed = 1;   /* from here on, a failure leaves the transaction half-done */
-    rc = sdb_bt_put(env, w, &w->view.meta.path_root, (const uint8_t *)path, plen, id, 16, NULL);
+    w->paths_changed = 1;
+        rc = sdb_bt_put(env, w, &w->view.meta.path_root, (const uint8_t *)path, plen, id, 16, NULL);
     if (!rc)
         rc = sdb_bt_put(env, w, &w->view.meta.doc_root, key, sdb_key_pathref(key, id, path, plen),
                         (const uint8_t *)"", 0, NULL);
@@ -800,7 +810,8 @@ int sdb_doc_unbind(sdb_env *env, sdb_wtxn *w, const uint8_t *id, const char *pat
         return rc;
     w->failed = 1;
     uint8_t key[STREAMDB_MAX_PATH + 32];
-    rc = sdb_bt_del(env, w, &w->view.meta.path_root, (const uint8_t *)path, plen);
+    w->paths_changed = 1;
+        rc = sdb_bt_del(env, w, &w->view.meta.path_root, (const uint8_t *)path, plen);
     if (!rc)
         rc = sdb_bt_del(env, w, &w->view.meta.doc_root, key, sdb_key_pathref(key, id, path, plen));
     if (!rc)
@@ -870,6 +881,7 @@ int sdb_doc_delete_id(sdb_env *env, sdb_wtxn *w, const uint8_t *id)
     uint8_t key[STREAMDB_MAX_PATH + 32];
     for (size_t i = 0; !rc && i < n; i++) {
         size_t pl = strlen(paths[i]);
+        w->paths_changed = 1;
         rc = sdb_bt_del(env, w, &w->view.meta.path_root, (const uint8_t *)paths[i], pl);
         if (!rc)
             rc = sdb_bt_del(env, w, &w->view.meta.doc_root, key, sdb_key_pathref(key, id, paths[i], pl));

@@ -1288,6 +1288,9 @@ static int group_sync(sdb_env *env, uint64_t g)
             while (k < env->npend && env->pend[k].fno <= appended)
                 k++;
             if (k) {
+                for (size_t q = 0; q < k; q++)
+                    if (env->pend[q].paths_changed)
+                        sdb_pcache_invalidate(env, env->pend[q].meta.txnid);
                 env->meta = env->pend[k - 1].meta;
                 env->durable = env->pend[k - 1].fno;
                 memmove(env->pend, env->pend + k, (env->npend - k) * sizeof *env->pend);
@@ -1426,6 +1429,7 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     if (!rc) {
         env->pend[env->npend].fno = g;
         env->pend[env->npend].meta = w->view.meta;
+        env->pend[env->npend].paths_changed = w->paths_changed;
         env->npend++;
         env->wmeta = w->view.meta;
         env->wal_cksum = cksum;
@@ -1895,6 +1899,7 @@ static void env_free(sdb_env *env)
 {
     sdb_async_shutdown(env);
     sdb_async_destroy(env);
+    sdb_pcache_destroy(env);
     if (env->map)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
     free((void *)env->vbits);
@@ -1948,6 +1953,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     env->readers.next = env->readers.prev = &env->readers;
     env->lru.lnext = env->lru.lprev = &env->lru;
     sdb_async_init(env);
+    sdb_pcache_init(env, env->cfg.path_cache_size);
     const char *kp = getenv("STREAMDB_KILLPOINT");
     if (kp && *kp) {
         env->killpoint = strdup(kp);
