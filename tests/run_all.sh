@@ -32,7 +32,7 @@ cmake --build "$out/tsan" -j"$jobs"
 step "Python: pip install . into a fresh venv, then pytest"
 python3 -m venv "$out/venv"
 "$out/venv/bin/pip" install -q --upgrade pip >/dev/null
-"$out/venv/bin/pip" install -q "$root" pytest
+"$out/venv/bin/pip" install -q "$root[test]"
 (cd "$out" && "$out/venv/bin/python" -m pytest -q "$root/tests/python")
 
 step "Lua: luarocks make into a local tree, then busted under Lua 5.4"

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- errors: one message per thread ---- */
@@ -821,6 +822,19 @@ static int check_stream(streamdb_stream *s)
     return check_db(s->db);
 }
 
+/* A stream that has consumed a chunk read in place from the map drops those
+ * pages from the process (they stay in the OS page cache), so streaming a
+ * large document does not grow the resident set by its size. */
+static void map_release(sdb_env *env, const uint8_t *ptr, size_t len)
+{
+    if (!env->map || ptr < env->map || ptr >= env->map + env->maplen)
+        return;
+    uintptr_t a = (uintptr_t)ptr, ps = env->psize;
+    size_t n = ((len + ps - 1) / ps) * ps;
+    if (a % ps == 0)
+        madvise((void *)a, n, MADV_DONTNEED);
+}
+
 static void ra_run(sdb_job *j)
 {
     ra_slot *sl = (ra_slot *)j;
@@ -980,6 +994,8 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
     while (done < len) {
         uint32_t ci = (uint32_t)(s->pos / SDB_CHUNK), co = (uint32_t)(s->pos % SDB_CHUNK);
         if ((int64_t)ci != s->cidx) {
+            if (s->cidx >= 0 && s->cptr != s->cbuf)
+                map_release(env, s->cptr, s->clen);
             if (!s->cbuf && !(s->cbuf = malloc(SDB_CHUNK))) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
@@ -1001,8 +1017,10 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
                     rc = sdb_doc_read_chunk(env, &s->view, rec, ci, out + done, &ptr, &clen, 1);
                     if (rc)
                         break;
-                    if (ptr != out + done)
+                    if (ptr != out + done) {
                         memcpy(out + done, ptr, clen);
+                        map_release(env, ptr, clen);
+                    }
                     done += clen;
                     s->pos += clen;
                     continue;
