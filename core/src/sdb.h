@@ -255,9 +255,8 @@ struct sdb_env {
     uint64_t checkpoints;
 
     /* transaction owner */
-    sdb_wtxn *txn;                /* the open write transaction (wlock held) */
-    pthread_t owner;
-    int explicit_txn;
+    sdb_wtxn *txn;                /* the explicit transaction: its owner thread only */
+    atomic_int txn_open;          /* an explicit transaction is open (any thread may ask) */
 
     atomic_int children;          /* open streams, cursors, writers, snapshots */
     struct sdb_pool pool;         /* async reads and read-ahead */

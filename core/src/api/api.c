@@ -83,9 +83,11 @@ static void fork_init(void) { pthread_atfork(NULL, NULL, on_fork_child); }
 struct streamdb {
     sdb_env *env;
     streamdb *parent;        /* for a snapshot: the handle it came from */
+    streamdb *from;          /* for a snapshot: the handle it was taken from */
     sdb_view snap;           /* a snapshot's registered view */
     unsigned gen;
     int closed;
+    atomic_int kids;         /* a snapshot's open streams, cursors and snapshots */
 };
 
 struct streamdb_writer {
@@ -303,6 +305,30 @@ STREAMDB_API int streamdb_config_set_vfs(streamdb_config *c, const streamdb_vfs 
     return 0;
 }
 
+/* The environments in which this thread has an explicit transaction open.
+ * Only the owning thread ever reads or writes env->txn; other threads learn
+ * that a transaction is open from env->txn_open. */
+static __thread const sdb_env *tls_txn[8];
+
+static int owns_txn(const sdb_env *env)
+{
+    for (int i = 0; i < 8; i++)
+        if (tls_txn[i] == env)
+            return 1;
+    return 0;
+}
+
+static int txn_mark(const sdb_env *env, int on)
+{
+    for (int i = 0; i < 8; i++) {
+        if (on ? !tls_txn[i] : tls_txn[i] == env) {
+            tls_txn[i] = on ? env : NULL;
+            return 0;
+        }
+    }
+    return sdb_err(STREAMDB_ERR_TRANSACTION, "this thread has transactions open in 8 databases");
+}
+
 /* ---- open / close ---- */
 
 STREAMDB_API int streamdb_open(const char *path, const streamdb_config *cfg, streamdb **out)
@@ -333,8 +359,13 @@ STREAMDB_API int streamdb_close(streamdb *db)
     if (db->closed)
         return sdb_err(STREAMDB_ERR_CLOSED, "the database handle is already closed");
     if (db->parent) {
+        if (atomic_load(&db->kids))
+            return sdb_err(STREAMDB_ERR_BUSY, "%d streams, cursors or snapshots of this snapshot "
+                           "are still open", atomic_load(&db->kids));
         sdb_view_end(db->env, &db->snap);
         atomic_fetch_sub(&db->env->children, 1);
+        if (db->from)
+            atomic_fetch_sub(&db->from->kids, 1);
         db->closed = 1;
         free(db);
         return 0;
@@ -349,12 +380,14 @@ STREAMDB_API int streamdb_close(streamdb *db)
     if (atomic_load(&env->children))
         return sdb_err(STREAMDB_ERR_BUSY, "%d streams, cursors, writers or snapshots are still "
                        "open", atomic_load(&env->children));
-    if (env->txn) {
-        if (!pthread_equal(env->owner, pthread_self()))
-            return sdb_err(STREAMDB_ERR_BUSY, "another thread has a transaction open");
+    if (owns_txn(env)) {
         sdb_wtxn *w = env->txn;
         env->txn = NULL;
+        txn_mark(env, 0);
+        atomic_store(&env->txn_open, 0);
         sdb_wtxn_abort(env, w);
+    } else if (atomic_load(&env->txn_open)) {
+        return sdb_err(STREAMDB_ERR_BUSY, "another thread has a transaction open");
     }
     int rc = sdb_env_close(env);
     db->closed = 1;
@@ -374,10 +407,7 @@ STREAMDB_API size_t streamdb_max_path_len(const streamdb *db)
 
 /* ---- transactions ---- */
 
-static int owns_txn(const sdb_env *env)
-{
-    return env->txn && pthread_equal(env->owner, pthread_self());
-}
+
 
 /* The write transaction for one operation: the caller's own, or a new
  * implicit one. */
@@ -402,7 +432,7 @@ static void maybe_checkpoint(sdb_env *env)
         return;
     if (pthread_mutex_trylock(&env->wlock))
         return;
-    if (!env->txn) {
+    {   /* holding the writer lock: no explicit transaction is open */
         char saved[sizeof tls_msg];
         memcpy(saved, tls_msg, sizeof saved);
         if (sdb_checkpoint(env, 0))
@@ -440,8 +470,13 @@ STREAMDB_API int streamdb_begin_transaction(streamdb *db)
     rc = sdb_wtxn_begin(env, &w);
     if (rc)
         return rc;
-    env->owner = pthread_self();
+    rc = txn_mark(env, 1);
+    if (rc) {
+        sdb_wtxn_abort(env, w);
+        return rc;
+    }
     env->txn = w;
+    atomic_store(&env->txn_open, 1);
     return 0;
 }
 
@@ -455,6 +490,8 @@ STREAMDB_API int streamdb_commit_transaction(streamdb *db)
         return sdb_err(STREAMDB_ERR_TRANSACTION, "no transaction is open on this thread");
     sdb_wtxn *w = env->txn;
     env->txn = NULL;
+    txn_mark(env, 0);
+    atomic_store(&env->txn_open, 0);
     rc = sdb_wtxn_commit(env, w);
     if (!rc)
         maybe_checkpoint(env);
@@ -471,6 +508,8 @@ STREAMDB_API int streamdb_rollback_transaction(streamdb *db)
         return sdb_err(STREAMDB_ERR_TRANSACTION, "no transaction is open on this thread");
     sdb_wtxn *w = env->txn;
     env->txn = NULL;
+    txn_mark(env, 0);
+    atomic_store(&env->txn_open, 0);
     sdb_wtxn_abort(env, w);
     return 0;
 }
@@ -789,9 +828,10 @@ STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t ple
     /* a stream registers its own view, so it reads its version to the end
      * even if the document is overwritten or deleted meanwhile */
     if (db->parent) {
-        s->view = db->snap;
-        s->view.registered = 0;
-        s->view.prev = s->view.next = NULL;
+        /* the snapshot's own registration keeps its pages; copy only its state */
+        s->view.meta = db->snap.meta;
+        s->view.mark = db->snap.mark;
+        atomic_fetch_add(&db->kids, 1);
     } else {
         sdb_view_begin(db->env, &s->view);
     }
@@ -1090,6 +1130,8 @@ STREAMDB_API void streamdb_stream_close(streamdb_stream *s)
     if (!s->db->closed) {
         sdb_view_end(s->db->env, &s->view);
         atomic_fetch_sub(&s->db->env->children, 1);
+        if (s->db->parent)
+            atomic_fetch_sub(&s->db->kids, 1);
     }
     free(s->cbuf);
     free(s);
@@ -1174,8 +1216,9 @@ static int cursor_open(streamdb *db, const char *prefix, size_t plen, int list, 
     c->list = list;
     c->db = db;
     if (db->parent) {
-        c->view = db->snap;
-        c->view.registered = 0;
+        c->view.meta = db->snap.meta;
+        c->view.mark = db->snap.mark;
+        atomic_fetch_add(&db->kids, 1);
     } else {
         sdb_view_begin(db->env, &c->view);
     }
@@ -1255,6 +1298,8 @@ STREAMDB_API void streamdb_cursor_close(streamdb_cursor *c)
         sdb_bt_close(&c->bt);
         sdb_view_end(c->db->env, &c->view);
         atomic_fetch_sub(&c->db->env->children, 1);
+        if (c->db->parent)
+            atomic_fetch_sub(&c->db->kids, 1);
     }
     free(c->prefix);
     free(c);
@@ -1471,10 +1516,10 @@ STREAMDB_API int streamdb_snapshot(streamdb *db, streamdb **snap_out)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     s->env = db->env;
     s->parent = db->parent ? db->parent : db;
+    s->from = db->parent ? db : NULL;
     s->gen = db->gen;
     if (db->parent) {
-        s->snap = db->snap;
-        s->snap.registered = 0;
+        atomic_fetch_add(&db->kids, 1);
         sdb_view_begin(db->env, &s->snap);   /* register, then restore the older state */
         pthread_mutex_lock(&db->env->mu);
         s->snap.meta = db->snap.meta;
