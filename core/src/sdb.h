@@ -42,9 +42,8 @@ typedef uint32_t pgno_t;
 #define SDB_CHUNK_SNAPPY 1u             /* chunk entry flag */
 #define SDB_INLINE_CHUNKS 4             /* chunk entries kept inside the record */
 #define SDB_VREC_HDR 64                 /* version record header */
-#define SDB_WAL_HDR 1024               /* header sector, sync-record sector, frames from 1024 */
+#define SDB_WAL_HDR 64
 #define SDB_WAL_HDR_LEN 64
-#define SDB_WAL_SYNC_OFF 512            /* the sync record: frames known durable */
 #define SDB_FRAME_HDR 24
 #define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents over 4 chunks bypass the log */
@@ -78,6 +77,7 @@ SDB_HIDDEN uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len);
 /* Records a formatted message for the calling thread and returns code. */
 SDB_HIDDEN int sdb_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 SDB_HIDDEN void sdb_err_clear(void);
+#define sdb_err_clear_unless(rc) do { if (!(rc)) sdb_err_clear(); } while (0)
 
 /* ---- the meta record: the root of one committed state ---- */
 typedef struct sdb_meta {
@@ -96,6 +96,7 @@ typedef struct sdb_meta {
     uint64_t logical_bytes;/* content bytes of every stored version */
     uint64_t stored_bytes; /* their bytes on disk (after compression) */
     uint8_t keycheck[44];  /* encrypted databases: nonce, tag, sealed zeros */
+    uint32_t acked_frames; /* commit frames: frames of this log acknowledged before it */
 } sdb_meta;
 
 /* A run of free pages, freed by transaction txn. */
@@ -225,7 +226,6 @@ struct sdb_env {
     uint64_t wal_base;            /* global number of frame 0 of this log = base + 1 */
     uint32_t wal_salt;
     uint32_t wal_cksum;           /* running checksum after the last frame */
-    uint32_t wal_synced_written;  /* durable frame count last put in the sync record */
     sdb_frame *frames;
     uint32_t nframes, capframes;
     uint32_t *fhash;              /* pgno -> local index + 1, open addressing */

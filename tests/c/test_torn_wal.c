@@ -13,13 +13,16 @@
  *  - the whole log gives all seven transactions;
  *  - a cut inside the newest transaction's frames is a torn tail: the open
  *    succeeds with the first six, and streamdb_check passes;
- *  - a cut below that damages frames whose commits were acknowledged (the
- *    log's sync record says so): the open fails with STREAMDB_ERR_CORRUPT,
- *    never silently dropping them;
- *  - a cut inside the log header (before the sync record survives) may give
- *    any committed prefix or CORRUPT, never other data.
- * Then it zeroes or garbles 512-byte spans near the end and the sync record
- * itself, with the same oracle by where the damage starts.  The scratch pair
+ *  - a cut below that gives exactly the commits whose frames end before the
+ *    cut: a truncated log leaves no trace of what followed (format.md [F4]
+ *    says so), so the longest valid prefix is what recovery can give;
+ *  - a cut inside the log header may give any committed prefix, never other
+ *    data.
+ * Then it zeroes or garbles 512-byte spans near the end: damage inside the
+ * newest commit is a torn tail; damage below it, with the newest commit frame
+ * intact (it records how many frames were acknowledged before it), must make
+ * the open fail with STREAMDB_ERR_CORRUPT, never silently drop acknowledged
+ * commits.  The scratch pair
  * lives on /dev/shm when there is one (tu_fast_dir): every open and close
  * syncs, and the disk is not what is tested here.
  */
@@ -185,9 +188,22 @@ static int try_open(const char *what, long long off) {
 
 static long long end_[NT + 1]; /* log size after open (0) and after commit j */
 
-/* What [F4] demands when the log is damaged from offset off on. */
-static void judge(const char *what, long long off, int j) {
+/* The commits whose frames all end at or before off. */
+static int whole_before(long long off) {
+    int k = 0;
+    while (k < NT && end_[k + 1] <= off) k++;
+    return k;
+}
+
+/* What [F4] demands when the log is damaged from offset off on: cut (the
+ * log truncated there) or a span overwritten in place. */
+static void judge(const char *what, long long off, int j, int cut) {
     if (j == -1) return; /* reported already */
+    if (cut && off >= end_[0] && off < end_[NT - 1]) {
+        CHECKF(j == whole_before(off), "%s at %lld: got %s %d, wanted the longest valid prefix %d",
+               what, off, j == OPEN_CORRUPT ? "CORRUPT" : "prefix", j, whole_before(off));
+        return;
+    }
     if (off >= end_[NT]) {
         CHECKF(j == NT, "%s at %lld (whole log): %s", what, off,
                j == OPEN_CORRUPT ? "open = CORRUPT" : "a shorter prefix");
@@ -259,7 +275,7 @@ int main(void) {
         REQUIRE(tu_copy_file(orig_wal, t_wal, off) == 0);
         int j = try_open("log cut", off);
         tried++;
-        judge("log cut", off, j);
+        judge("log cut", off, j, 1);
         if (j == OPEN_CORRUPT) corrupt++;
         else if (j == NT - 1) tails++;
         if (j == -1 && ++fails > 10) {
@@ -276,16 +292,18 @@ int main(void) {
         if (off < W && next > W) next = W;
         off = next == off ? W + 1 : next;
     }
-    printf("%d cuts in %.1f s: %d torn tails of the newest commit, %d damaged acknowledged "
-           "commits refused as CORRUPT\n", tried, (tu_now_ns() - t0) / 1e9, tails, corrupt);
+    printf("%d cuts in %.1f s: %d torn tails of the newest commit, %d refused as CORRUPT\n",
+           tried, (tu_now_ns() - t0) / 1e9, tails, corrupt);
     CHECKF(tails > 0, "no cut fell inside the newest commit");
 
-    /* Zero or garble 512-byte spans near the end of the log, and the sync record. */
+    /* Zero or garble 512-byte spans near the end of the log; the last one
+     * (5 * PS back) lies under acknowledged commits with the newest commit
+     * frame intact. */
     static const long long back[] = {512, 1024, 2048, PS, PS + 512, PS + 2048, 3 * PS, 5 * PS};
     unsigned char junk[512];
     int garbled = 0;
-    for (size_t b = 0; b <= sizeof back / sizeof back[0]; b++) {
-        long long pos = b < sizeof back / sizeof back[0] ? W - back[b] : 512;
+    for (size_t b = 0; b < sizeof back / sizeof back[0]; b++) {
+        long long pos = W - back[b];
         if (pos < 0) continue;
         for (int mode = 0; mode < 2; mode++) {
             REQUIRE(tu_copy_file(orig_db, t_db, -1) == 0);
@@ -298,16 +316,19 @@ int main(void) {
             close(fd);
             const char *what = mode ? "garbled" : "zeroed";
             int j = try_open(what, pos);
-            if (pos == 512) {
-                /* the sync record alone: every frame is intact */
-                CHECKF(j == NT || j == OPEN_CORRUPT, "%s sync record: got %d", what, j);
-                printf("%s sync record: %s\n", what, j == NT ? "all 7 commits" : "CORRUPT");
+            if (pos + 512 > W - (24 + PS) && pos < end_[NT - 1]) {
+                /* the span reaches the newest commit frame: the record of
+                 * what was acknowledged is gone too; the longest valid prefix */
+                CHECKF(j == OPEN_CORRUPT || j == whole_before(pos), "%s at %lld: got %d", what,
+                       pos, j);
             } else {
-                judge(what, pos, j);
+                judge(what, pos, j, 0);
             }
+            if (j == OPEN_CORRUPT) corrupt++;
             garbled++;
         }
     }
+    CHECKF(corrupt > 0, "no damage under an acknowledged commit was reported as CORRUPT");
     printf("%d torn-tail points tried, %d failures\n", tried + garbled, atomic_load(&tu_failures));
     tu_finish();
 }

@@ -1,10 +1,11 @@
 /*
- * test_wal_sync.c -- the log's sync record (docs/format.md [F4]).
+ * test_wal_sync.c -- acknowledged frames recorded in commit frames (docs/format.md [F4]).
  *
  * A child commits six transactions and _exit()s without closing, so every
  * frame stays in the log.  Damage to a frame of an early commit (one that a
  * later commit recorded as acknowledged) must make the open fail with
- * STREAMDB_ERR_CORRUPT: silently recovering a shorter prefix would lose
+ * STREAMDB_ERR_CORRUPT (the last commit frame records how many frames were
+ * acknowledged before it): silently recovering a shorter prefix would lose
  * acknowledged data.  Damage to the last commit's frames is a torn tail: the
  * open succeeds with the first five transactions.
  */
@@ -49,7 +50,7 @@ static void flip(const char *file, long long off)
 int main(void)
 {
     tu_init("wal_sync");
-    const long long frame = 24 + 4096, first = 1024;
+    const long long frame = 24 + 4096, first = 64;
     char wal[1100];
 
     /* an early frame: under an acknowledged commit */

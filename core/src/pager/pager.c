@@ -213,6 +213,7 @@ static void meta_encode(const sdb_env *env, const sdb_meta *m, uint8_t *page, pg
     wr32(page + 164, m->log_salt);
     wr64(page + 168, m->logical_bytes);
     wr64(page + 176, m->stored_bytes);
+    wr32(page + 228, m->acked_frames);
     if (env->crypt) {
         /* key check: 16 zero bytes sealed under the key */
         uint8_t *kc = page + 184;
@@ -241,6 +242,7 @@ static int meta_decode(const sdb_env *env, const uint8_t *page, pgno_t slot, sdb
     memcpy(m->keycheck, page + 184, 44);
     m->logical_bytes = rd64(page + 168);
     m->stored_bytes = rd64(page + 176);
+    m->acked_frames = rd32(page + 228);
     m->txnid = rd64(page + 96);
     m->seq = rd64(page + 104);
     m->npages = rd32(page + 112);
@@ -1254,8 +1256,6 @@ static int runs_equal(const sdb_env *env, const sdb_wtxn *w)
            (!w->nruns || !memcmp(env->runs, w->runs, w->nruns * sizeof *w->runs));
 }
 
-static int wal_write_sync_record(sdb_env *env, uint32_t durable_frames);
-
 /* Waits until frame g is durable, syncing the log if nobody else is. */
 static int group_sync(sdb_env *env, uint64_t g)
 {
@@ -1353,23 +1353,15 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
         rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
         goto fail;
     }
+    /* the commit frame records how many frames were already acknowledged:
+     * recovery then tells damage under them from a torn tail [F4] */
+    pthread_mutex_lock(&env->mu);
+    w->view.meta.acked_frames = (uint32_t)(env->durable - env->wal_base);
+    pthread_mutex_unlock(&env->mu);
     meta_encode(env, &w->view.meta, metapage, 0);
     uint32_t first = env->nframes;  /* stable: only the writer appends */
     uint32_t cksum = env->wal_cksum;
-    pthread_mutex_lock(&env->mu);
-    uint32_t synced = (uint32_t)(env->durable - env->wal_base);
-    pthread_mutex_unlock(&env->mu);
-    if (synced != env->wal_synced_written) {
-        /* rides on this commit's sync: recovery then knows these frames were acknowledged */
-        rc = wal_write_sync_record(env, synced);
-        if (rc) {
-            free(list);
-            free(buf);
-            free(metapage);
-            goto fail;
-        }
-        env->wal_synced_written = synced;
-    }
+
     uint64_t woff = frame_off(env, first);
     for (size_t i = 0; i <= n && !rc; i++) {
         uint8_t *f = buf + nb * fsz;
@@ -1483,20 +1475,6 @@ static uint32_t fresh_salt(void)
     return s ? s : 1;
 }
 
-/* The sync record, in its own sector: how many frames of this log were known
- * durable when the last commit began.  Recovery reports damage below that
- * count as corruption instead of taking it for a torn tail [F4]. */
-static int wal_write_sync_record(sdb_env *env, uint32_t durable_frames)
-{
-    uint8_t r[32];
-    memset(r, 0, sizeof r);
-    wr32(r, 0x434E5953u);   /* "SYNC" */
-    wr32(r + 4, env->wal_salt);
-    wr32(r + 8, durable_frames);
-    wr32(r + 12, sdb_crc32c(0, r, 12));
-    return sdb_io_write(env, env->walf, r, sizeof r, SDB_WAL_SYNC_OFF, env->walpath);
-}
-
 static int wal_write_header(sdb_env *env)
 {
     uint8_t h[SDB_WAL_HDR];
@@ -1506,11 +1484,6 @@ static int wal_write_header(sdb_env *env)
     wr32(h + 8, env->psize);
     wr32(h + 12, env->wal_salt);
     wr32(h + 16, sdb_crc32c(0, h, 16));
-    /* the header and an empty sync record, each in its own 512-byte sector */
-    wr32(h + SDB_WAL_SYNC_OFF, 0x434E5953u);
-    wr32(h + SDB_WAL_SYNC_OFF + 4, env->wal_salt);
-    wr32(h + SDB_WAL_SYNC_OFF + 8, 0);
-    wr32(h + SDB_WAL_SYNC_OFF + 12, sdb_crc32c(0, h + SDB_WAL_SYNC_OFF, 12));
     int rc = sdb_io_write(env, env->walf, h, sizeof h, 0, env->walpath);
     if (!rc) {
         int e = env->vfs->truncate(env->walf, SDB_WAL_HDR);
@@ -1522,7 +1495,6 @@ static int wal_write_header(sdb_env *env)
     if (!rc)
         rc = sdb_io_sync(env, env->walf, env->walpath);
     env->wal_cksum = env->wal_salt;
-    env->wal_synced_written = 0;
     return rc;
 }
 
@@ -1780,15 +1752,6 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
         return wal_write_header(env);
     }
     env->wal_salt = rd32(h + 12);
-    /* frames known durable at the last commit (0 when the record is absent or torn) */
-    uint32_t synced = 0;
-    uint8_t sr[16];
-    if (wsize >= SDB_WAL_SYNC_OFF + 16 &&
-        !sdb_io_read(env, env->walf, sr, sizeof sr, SDB_WAL_SYNC_OFF, env->walpath) &&
-        rd32(sr) == 0x434E5953u && rd32(sr + 4) == env->wal_salt &&
-        rd32(sr + 12) == sdb_crc32c(0, sr, 12))
-        synced = rd32(sr + 8);
-    sdb_err_clear();
     uint32_t cksum = env->wal_salt, last_ok_cksum = cksum;
     size_t fsz = frame_size(env);
     uint8_t *f = malloc(fsz);
@@ -1833,12 +1796,24 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
             last_ok_cksum = cksum;
         }
     }
-    sdb_err_clear();
+    /* Past the break, a commit frame of this log (right salt, intact meta page)
+     * that names more acknowledged frames than survived means the damage is
+     * under an acknowledged commit: corruption, not a torn tail. */
+    for (uint32_t k = i + 1; !rc; k++) {
+        uint64_t off = frame_off(env, k);
+        if (off + fsz > wsize)
+            break;
+        sdb_meta m;
+        if (sdb_io_read(env, env->walf, f, fsz, off, env->walpath) || rd32(f + 16) != env->wal_salt ||
+            !(rd32(f + 4) & 1) || rd32(f) != 0 || meta_decode(env, f + SDB_FRAME_HDR, 0, &m))
+            continue;
+        if (m.acked_frames > ncommit)
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "%s: frame %u is damaged, but a later commit "
+                         "records %u frames as acknowledged: committed data would be lost",
+                         env->walpath, i, m.acked_frames);
+    }
+    sdb_err_clear_unless(rc);
     free(f);
-    if (!rc && ncommit < synced)
-        rc = sdb_err(STREAMDB_ERR_CORRUPT, "%s: frame %u is damaged, but %u frames were "
-                     "acknowledged as durable: committed data would be lost", env->walpath,
-                     ncommit, synced);
     pthread_mutex_lock(&env->mu);
     for (uint32_t k = 0; !rc && k < ncommit; k++)
         rc = findex_add(env, pg[k]);
