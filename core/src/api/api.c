@@ -16,7 +16,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- errors: one message per thread ---- */
@@ -862,19 +861,6 @@ static int check_stream(streamdb_stream *s)
     return check_db(s->db);
 }
 
-/* A stream that has consumed a chunk read in place from the map drops those
- * pages from the process (they stay in the OS page cache), so streaming a
- * large document does not grow the resident set by its size. */
-static void map_release(sdb_env *env, const uint8_t *ptr, size_t len)
-{
-    if (!env->map || ptr < env->map || ptr >= env->map + env->maplen)
-        return;
-    uintptr_t a = (uintptr_t)ptr, ps = env->psize;
-    size_t n = ((len + ps - 1) / ps) * ps;
-    if (a % ps == 0)
-        madvise((void *)a, n, MADV_DONTNEED);
-}
-
 static void ra_run(sdb_job *j)
 {
     ra_slot *sl = (ra_slot *)j;
@@ -885,8 +871,6 @@ static void ra_run(sdb_job *j)
     pthread_mutex_unlock(&s->mu);
     const uint8_t *ptr;
     uint32_t len = 0;
-    /* a plain chunk that lives in the map is only checked here: the reader
-     * then copies it once, straight from the map */
     int rc = sdb_doc_read_chunk(s->db->env, &s->view, &s->rec, (uint32_t)idx, sl->buf, &ptr, &len, 1);
     pthread_mutex_lock(&s->mu);
     sl->ptr = rc ? NULL : ptr;
@@ -1034,8 +1018,6 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
     while (done < len) {
         uint32_t ci = (uint32_t)(s->pos / SDB_CHUNK), co = (uint32_t)(s->pos % SDB_CHUNK);
         if ((int64_t)ci != s->cidx) {
-            if (s->cidx >= 0 && s->cptr != s->cbuf)
-                map_release(env, s->cptr, s->clen);
             if (!s->cbuf && !(s->cbuf = malloc(SDB_CHUNK))) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
@@ -1057,10 +1039,8 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
                     rc = sdb_doc_read_chunk(env, &s->view, rec, ci, out + done, &ptr, &clen, 1);
                     if (rc)
                         break;
-                    if (ptr != out + done) {
+                    if (ptr != out + done)
                         memcpy(out + done, ptr, clen);
-                        map_release(env, ptr, clen);
-                    }
                     done += clen;
                     s->pos += clen;
                     continue;

@@ -658,12 +658,12 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
             any_log = dirty_find(v->w, pgno + i) != NULL;
     uint64_t off = (uint64_t)pgno * env->psize;
     if (!any_log) {
-        if (env->map && off + len <= env->maplen && off + len <= fsz) {
-            *ptr = env->map + off;
-        } else {
-            rc = sdb_io_read(env, env->dbf, buf, len, off, env->path);
-            *ptr = buf;
-        }
+        /* chunk data is read with pread straight into the caller's buffer,
+         * not through the map: one copy either way, and no page faults or
+         * mapped pages left in the resident set while streaming */
+        (void)fsz;
+        rc = sdb_io_read(env, env->dbf, buf, len, off, env->path);
+        *ptr = buf;
         pthread_rwlock_unlock(&env->ckpt);
         return rc;
     }
