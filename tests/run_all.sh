@@ -12,7 +12,7 @@ mkdir -p "$out"
 step() { printf '\n==== %s ====\n' "$*"; }
 
 step "C: build and ctest"
-cmake -S . -B "$out/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$out/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTREAMDB_BUILD_BENCH=ON >/dev/null
 cmake --build "$out/release" -j"$jobs"
 (cd "$out/release" && ctest --output-on-failure -j"$jobs")
 
@@ -43,5 +43,8 @@ LUA_CPATH_5_4="$out/lua_tree/lib/lua/5.4/?.so;;" lua5.4 /usr/bin/busted tests/lu
 step "Common Lisp: SBCL + CFFI"
 STREAMDB_LIBRARY="$out/release/libstreamdb.so" STREAMDB_CLI="$out/release/streamdb" \
   STREAMDB_PYTHON="$out/venv/bin/python" tests/lisp/run.sh
+
+step "Benchmark: a seconds-long quick run against the peers that are installed"
+"$out/release/bench/streamdb_bench" --scale 0.005 --dir "$out/bench-data"
 
 step "all suites passed"

@@ -253,6 +253,7 @@ struct sdb_env {
     uint32_t ncached, cache_cap;
     atomic_uint_fast64_t hits, misses, evictions;
     uint64_t checkpoints;
+    uint64_t ckpt_done;           /* global frame number copied into the main file (wlock) */
 
     /* transaction owner */
     sdb_wtxn *txn;                /* the explicit transaction: its owner thread only */

@@ -1522,6 +1522,31 @@ int sdb_checkpoint(sdb_env *env, int force)
     if (limit <= env->wal_base)
         return 0;   /* readers still need every frame of this log */
     uint32_t nlocal = (uint32_t)(limit - env->wal_base);
+    /* frames below ckpt_done were copied by an earlier (partial) checkpoint:
+     * a reader that pins the log costs each checkpoint only the new frames */
+    uint32_t done_local = env->ckpt_done > env->wal_base ? (uint32_t)(env->ckpt_done - env->wal_base) : 0;
+    uint64_t want;
+    uint32_t next_salt;
+    if (nlocal <= done_local) {
+        /* everything up to limit is in the file already */
+        if (limit < appended)
+            return 0;
+        /* a reader that pinned the log has gone: reset it, after a header
+         * slot that names the new log [F7] */
+        sdb_meta m = env->wmeta;
+        m.seq = env->meta.seq + 1;
+        next_salt = fresh_salt();
+        m.log_salt = next_salt;
+        want = (uint64_t)m.npages * env->psize;
+        int rc = write_meta_slot(env, &m);
+        if (rc)
+            return rc;
+        pthread_mutex_lock(&env->mu);
+        env->meta.seq = m.seq;
+        env->wmeta.seq = m.seq;
+        pthread_mutex_unlock(&env->mu);
+        goto reset;
+    }
     /* newest frame <= limit of each page: walk the frames backwards */
     uint8_t *seen = calloc((size_t)env->wmeta.npages / 8 + 1, 1);
     uint8_t *page = malloc(env->psize);
@@ -1533,7 +1558,7 @@ int sdb_checkpoint(sdb_env *env, int force)
     int rc = 0;
     sdb_meta meta = {0};
     int have_meta = 0;
-    for (uint32_t i = nlocal; i-- > 0 && !rc;) {
+    for (uint32_t i = nlocal; i-- > done_local && !rc;) {
         pgno_t p = env->frames[i].pgno;
         if (p == 0) {
             if (!have_meta) {
@@ -1561,7 +1586,7 @@ int sdb_checkpoint(sdb_env *env, int force)
     if (rc)
         return rc;
     /* the file covers every page of the state (pages never written are holes) */
-    uint64_t want = (uint64_t)meta.npages * env->psize;
+    want = (uint64_t)meta.npages * env->psize;
     pthread_mutex_lock(&env->mu);
     uint64_t fsz = env->file_size;
     pthread_mutex_unlock(&env->mu);
@@ -1582,7 +1607,7 @@ int sdb_checkpoint(sdb_env *env, int force)
     /* The slot names the log that completes it: the fresh one when this
      * checkpoint resets the log, else the current one.  An older slot is a
      * valid fallback only while that log is still in place [F7]. */
-    uint32_t next_salt = limit == appended ? fresh_salt() : env->wal_salt;
+    next_salt = limit == appended ? fresh_salt() : env->wal_salt;
     meta.log_salt = next_salt;
     rc = write_meta_slot(env, &meta);
     if (rc)
@@ -1594,8 +1619,10 @@ int sdb_checkpoint(sdb_env *env, int force)
         env->file_size = fsz;
     pthread_mutex_unlock(&env->mu);
     env->checkpoints++;
+    env->ckpt_done = limit;
     if (limit < appended)
         return 0;   /* partial: a reader still needs the newest frames */
+reset:
     SDB_KILLPOINT(env, "checkpoint.before_log_reset");
     /* [F6] every frame copied and seen by every reader: reset the log */
     pthread_rwlock_wrlock(&env->ckpt);
