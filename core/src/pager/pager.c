@@ -79,13 +79,20 @@ void sdb_killpoint_hit(sdb_env *env, const char *name)
 
 /* ---- I/O with loops over short transfers and EINTR ---- */
 
+/* Every other VFS call is retried while it reports EINTR, a bounded number of
+ * times: a backend that keeps failing that way has failed. */
+#define SDB_EINTR_RETRIES 100
+#define VFS_CALL(e, call) \
+    do { int tries_ = 0; do { (e) = (call); } while ((e) == EINTR && ++tries_ < SDB_EINTR_RETRIES); } while (0)
+
 int sdb_io_read(sdb_env *env, streamdb_file *f, void *buf, size_t n, uint64_t off, const char *what)
 {
     uint8_t *p = buf;
+    int eintr = 0;
     while (n) {
         size_t done = 0;
         int e = env->vfs->read(f, p, n, off, &done);
-        if (e == EINTR)
+        if (e == EINTR && ++eintr < SDB_EINTR_RETRIES)
             continue;
         if (e)
             return sdb_err(STREAMDB_ERR_IO, "read of %s at offset %llu failed: %s", what,
@@ -104,10 +111,11 @@ int sdb_io_write(sdb_env *env, streamdb_file *f, const void *buf, size_t n, uint
                  const char *what)
 {
     const uint8_t *p = buf;
+    int eintr = 0;
     while (n) {
         size_t done = 0;
         int e = env->vfs->write(f, p, n, off, &done);
-        if (e == EINTR)
+        if (e == EINTR && ++eintr < SDB_EINTR_RETRIES)
             continue;
         if (e || !done) {
             atomic_store(&env->fatal, 1);
@@ -127,9 +135,7 @@ int sdb_io_write(sdb_env *env, streamdb_file *f, const void *buf, size_t n, uint
 int sdb_io_sync(sdb_env *env, streamdb_file *f, const char *what)
 {
     int e;
-    do {
-        e = env->vfs->sync(f);
-    } while (e == EINTR);
+    VFS_CALL(e, env->vfs->sync(f));
     if (e) {
         /* [F11] never retry a failed fsync and carry on */
         atomic_store(&env->fatal, 1);
@@ -1486,7 +1492,8 @@ static int wal_write_header(sdb_env *env)
     wr32(h + 16, sdb_crc32c(0, h, 16));
     int rc = sdb_io_write(env, env->walf, h, sizeof h, 0, env->walpath);
     if (!rc) {
-        int e = env->vfs->truncate(env->walf, SDB_WAL_HDR);
+        int e;
+        VFS_CALL(e, env->vfs->truncate(env->walf, SDB_WAL_HDR));
         if (e) {
             atomic_store(&env->fatal, 1);
             rc = sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
@@ -1521,6 +1528,13 @@ int sdb_checkpoint(sdb_env *env, int force)
     uint64_t limit = rm < durable ? rm : durable;
     if (limit <= env->wal_base)
         return 0;   /* readers still need every frame of this log */
+    if (!env->cfg.sync_commits && limit > env->ckpt_done) {
+        /* commits did not sync the log: it must be durable before the main
+         * file is overwritten from it, or a power cut mixes states */
+        int rc = sdb_io_sync(env, env->walf, env->walpath);
+        if (rc)
+            return rc;
+    }
     uint32_t nlocal = (uint32_t)(limit - env->wal_base);
     /* frames below ckpt_done were copied by an earlier (partial) checkpoint:
      * a reader that pins the log costs each checkpoint only the new frames */
@@ -1591,7 +1605,8 @@ int sdb_checkpoint(sdb_env *env, int force)
     uint64_t fsz = env->file_size;
     pthread_mutex_unlock(&env->mu);
     if (fsz < want) {
-        int e = env->vfs->truncate(env->dbf, want);
+        int e;
+        VFS_CALL(e, env->vfs->truncate(env->dbf, want));
         if (e) {
             atomic_store(&env->fatal, 1);
             return sdb_err(STREAMDB_ERR_IO, "extending %s failed: %s", env->path, strerror(e));
@@ -1639,7 +1654,8 @@ reset:
         rc = wal_write_header(env);
         /* shrink the main file back to the state: drops aborted direct writes */
         if (!rc && env->file_size > want) {
-            int e = env->vfs->truncate(env->dbf, want);
+            int e;
+        VFS_CALL(e, env->vfs->truncate(env->dbf, want));
             if (!e) {
                 pthread_mutex_lock(&env->mu);
                 env->file_size = want;
@@ -1709,8 +1725,12 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
     if (memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
         /* slot 0 may be torn: try slot 1 at the configured page size */
         uint32_t ps = env->cfg.page_size;
-        if (fsize < 2ull * ps || sdb_io_read(env, env->dbf, page, 512, ps, env->path) ||
-            memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
+        int r1 = fsize < 2ull * ps ? 1 : sdb_io_read(env, env->dbf, page, 512, ps, env->path);
+        if (r1 == STREAMDB_ERR_IO) {
+            free(page);
+            return r1;
+        }
+        if (r1 || memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
             free(page);
             return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is not a StreamDb database", env->path);
         }
@@ -1735,8 +1755,12 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
     int ok[2];
     char why[256] = "";
     for (int s = 0; s < 2; s++) {
-        ok[s] = !sdb_io_read(env, env->dbf, page, ps, (uint64_t)s * ps, env->path) &&
-                !meta_decode(env, page, (pgno_t)s, &m[s]);
+        int r = sdb_io_read(env, env->dbf, page, ps, (uint64_t)s * ps, env->path);
+        if (r == STREAMDB_ERR_IO) {
+            free(page);
+            return r;   /* the disk failed: not a damaged slot */
+        }
+        ok[s] = !r && !meta_decode(env, page, (pgno_t)s, &m[s]);
         if (!ok[s] && !why[0])
             snprintf(why, sizeof why, "%s", streamdb_errmsg(NULL));
     }
@@ -1757,7 +1781,8 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
 {
     *have_meta = 0;
     uint64_t wsize;
-    int e = env->vfs->size(env->walf, &wsize);
+    int e;
+        VFS_CALL(e, env->vfs->size(env->walf, &wsize));
     if (e)
         return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", env->walpath, strerror(e));
     uint8_t h[SDB_WAL_HDR];
@@ -1852,7 +1877,7 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
     uint64_t end = frame_off(env, ncommit);
     if (!env->readonly && wsize > end) {
         /* drop the torn or uncommitted tail so new frames follow the last commit */
-        e = env->vfs->truncate(env->walf, end);
+        VFS_CALL(e, env->vfs->truncate(env->walf, end));
         if (e)
             return sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
         rc = sdb_io_sync(env, env->walf, env->walpath);
@@ -1983,7 +2008,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     memcpy(env->walpath + plen, "-wal", 5);
 
     int exists = 0;
-    int e = env->vfs->exists(env->vfs, path, &exists);
+    int e;
+    VFS_CALL(e, env->vfs->exists(env->vfs, path, &exists));
     if (e) {
         env_free(env);
         return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", path, strerror(e));
@@ -1994,8 +2020,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         env_free(env);
         return rc;
     }
-    e = env->vfs->open(env->vfs, path, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
-                       (exists ? 0 : STREAMDB_VFS_CREATE), env->cfg.file_mode, &env->dbf);
+    VFS_CALL(e, env->vfs->open(env->vfs, path, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
+                       (exists ? 0 : STREAMDB_VFS_CREATE), env->cfg.file_mode, &env->dbf));
     if (e) {
         if (e == EACCES || e == EROFS || e == EPERM)
             rc = sdb_err(STREAMDB_ERR_READONLY, "cannot open %s for %s: %s", path,
@@ -2006,7 +2032,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         env_free(env);
         return rc;
     }
-    e = env->vfs->lock(env->dbf, !env->readonly);
+    VFS_CALL(e, env->vfs->lock(env->dbf, !env->readonly));
     if (e) {
         env_free(env);
         if (e == EWOULDBLOCK || e == EAGAIN)
@@ -2014,7 +2040,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         return sdb_err(STREAMDB_ERR_IO, "lock of %s failed: %s", path, strerror(e));
     }
     uint64_t fsize;
-    e = env->vfs->size(env->dbf, &fsize);
+    VFS_CALL(e, env->vfs->size(env->dbf, &fsize));
     if (e) {
         env_free(env);
         return sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", path, strerror(e));
@@ -2044,7 +2070,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         if (!rc)
             rc = write_meta_slot(env, &meta);
         if (!rc) {
-            e = env->vfs->sync_dir(env->vfs, path);
+            VFS_CALL(e, env->vfs->sync_dir(env->vfs, path));
             if (e)
                 rc = sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s", path,
                              strerror(e));
@@ -2112,17 +2138,22 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
 
     /* the log */
     int wexists = 0;
-    env->vfs->exists(env->vfs, env->walpath, &wexists);
+    VFS_CALL(e, env->vfs->exists(env->vfs, env->walpath, &wexists));
+    if (e) {
+        rc = sdb_err(STREAMDB_ERR_IO, "stat of %s failed: %s", env->walpath, strerror(e));
+        env_free(env);
+        return rc;
+    }
     if (wexists || !env->readonly) {
-        e = env->vfs->open(env->vfs, env->walpath, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
-                           STREAMDB_VFS_CREATE * !env->readonly, env->cfg.file_mode, &env->walf);
+        VFS_CALL(e, env->vfs->open(env->vfs, env->walpath, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
+                           STREAMDB_VFS_CREATE * !env->readonly, env->cfg.file_mode, &env->walf));
         if (e) {
             rc = sdb_err(STREAMDB_ERR_IO, "open of %s failed: %s", env->walpath, strerror(e));
             env_free(env);
             return rc;
         }
         if (!wexists) {
-            e = env->vfs->sync_dir(env->vfs, env->walpath);
+            VFS_CALL(e, env->vfs->sync_dir(env->vfs, env->walpath));
             if (e) {
                 rc = sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s",
                              env->walpath, strerror(e));
