@@ -33,10 +33,11 @@ static int child(const char *orig, const char *copy, long long off, int bit) {
     close(fd);
     streamdb_config cfg;
     streamdb_config_init(&cfg);
+    tu_codec(&cfg);
     cfg.page_size = 4096;
     streamdb *db = NULL;
     int rc = streamdb_open(copy, &cfg, &db);
-    if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_NOT_A_DB) return DETECTED;
+    if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_NOT_A_DB || rc == STREAMDB_ERR_CRYPTO) return DETECTED;
     if (rc) {
         fprintf(stderr, "flip at %lld bit %d: open = %d (%s): %s\n", off, bit, rc,
                 streamdb_strerror(rc), tu_errmsg(NULL));
@@ -49,7 +50,7 @@ static int child(const char *orig, const char *copy, long long off, int bit) {
         void *d = NULL;
         size_t dl = 0;
         rc = streamdb_get(db, p, 0, &d, &dl);
-        if (rc == STREAMDB_ERR_CORRUPT) detected = 1;
+        if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_CRYPTO) detected = 1;
         else if (rc) {
             fprintf(stderr, "flip at %lld bit %d: get %s = %d (%s): %s\n", off, bit, p, rc,
                     streamdb_strerror(rc), tu_errmsg(db));
@@ -66,14 +67,14 @@ static int child(const char *orig, const char *copy, long long off, int bit) {
             unsigned char buf[1000];
             size_t n = 0;
             rc = streamdb_read(db, p, 0, lens[i] / 2, buf, sizeof buf, &n);
-            if (rc == STREAMDB_ERR_CORRUPT) detected = 1;
+            if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_CRYPTO) detected = 1;
             else if (rc || n != sizeof buf || tu_verify(buf, n, (uint64_t)i, lens[i] / 2) >= 0) {
                 fprintf(stderr, "flip at %lld bit %d: read %s = %d, wrong result\n", off, bit, p, rc);
                 wrong = 1;
             }
             streamdb_stream *s = NULL;
             rc = streamdb_stream_open(db, p, strlen(p), 0, &s);
-            if (rc == STREAMDB_ERR_CORRUPT) detected = 1;
+            if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_CRYPTO) detected = 1;
             else if (rc) wrong = 1;
             else {
                 uint64_t pos = 0;
@@ -83,7 +84,7 @@ static int child(const char *orig, const char *copy, long long off, int bit) {
                 static unsigned char sb[70000];
                 size_t n2 = 0;
                 rc = streamdb_stream_read(s, sb, sizeof sb, &n2);
-                if (rc == STREAMDB_ERR_CORRUPT) detected = 1;
+                if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_CRYPTO) detected = 1;
                 else if (rc || tu_verify(sb, n2, (uint64_t)i, pos) >= 0 || pos + n2 > lens[i]) {
                     fprintf(stderr, "flip at %lld bit %d: stream %s = %d, wrong result\n", off, bit, p, rc);
                     wrong = 1;
@@ -95,7 +96,7 @@ static int child(const char *orig, const char *copy, long long off, int bit) {
     char **paths;
     size_t n = 0;
     rc = streamdb_search(db, "/f/", &paths, &n);
-    if (rc == STREAMDB_ERR_CORRUPT) detected = 1;
+    if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_CRYPTO) detected = 1;
     else if (rc || n != NDOCS) {
         fprintf(stderr, "flip at %lld bit %d: search = %d with %zu paths\n", off, bit, rc, n);
         wrong = 1;
@@ -110,7 +111,7 @@ static int child(const char *orig, const char *copy, long long off, int bit) {
     }
     if (rc == 0) streamdb_free_paths(paths, n);
     rc = streamdb_check(db);
-    if (rc == STREAMDB_ERR_CORRUPT) detected = 1;
+    if (rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_CRYPTO) detected = 1;
     else if (rc) wrong = 1;
     /* A read that detected corruption should make the check fail too. */
     if (detected && rc == 0) {
@@ -128,6 +129,7 @@ int main(void) {
     printf("seed %" PRIu64 " (STREAMDB_BITFLIP_SEED to replay)\n", seed);
     streamdb_config cfg;
     streamdb_config_init(&cfg);
+    tu_codec(&cfg);
     cfg.page_size = 4096;
     const char *orig = tu_path("flip.db");
     streamdb *db = tu_open_cfg(orig, &cfg);

@@ -79,6 +79,7 @@ static void send_rec(int fd, const struct rec *r) {
 static void child(const char *dbpath, int fd, uint64_t rnd, uint32_t first_txn) {
     streamdb_config cfg;
     streamdb_config_init(&cfg);
+    tu_codec(&cfg);
     cfg.wal_autocheckpoint = 256u << 10; /* checkpoints get killed too */
     streamdb *db = NULL;
     int rc = streamdb_open(dbpath, &cfg, &db);
@@ -239,7 +240,10 @@ int main(void) {
             }
 
         streamdb *db = NULL;
-        int rc = streamdb_open(dbpath, NULL, &db);
+        streamdb_config vcfg;
+        streamdb_config_init(&vcfg);
+        tu_codec(&vcfg);
+        int rc = streamdb_open(dbpath, &vcfg, &db);
         if (rc) {
             TU_FAIL("round %ld (seed %" PRIu64 "): reopen after kill = %d (%s): %s", it, seed, rc,
                     streamdb_strerror(rc), tu_errmsg(NULL));

@@ -224,6 +224,7 @@ static void judge(const char *what, long long off, int j, int cut) {
 int main(void) {
     tu_init("torn_wal");
     streamdb_config_init(&cfg);
+    tu_codec(&cfg);
     cfg.page_size = PS;
     cfg.wal_autocheckpoint = 64u << 20;
     const char *dbpath = tu_path("torn.db");

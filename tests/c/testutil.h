@@ -303,7 +303,24 @@ static inline int tu_copy_file(const char *src, const char *dst, long long limit
     return 0;
 }
 
+/* STREAMDB_TEST_CODEC = snappy | aes | both runs a test on compressed and/or
+ * encrypted databases: ctest registers the crash, torn-tail and bit-flip
+ * families a second time that way (issue 3: they must pass the same). */
+static inline void tu_codec(streamdb_config *c) {
+    const char *v = getenv("STREAMDB_TEST_CODEC");
+    if (!v || !*v) return;
+    if (!strcmp(v, "snappy") || !strcmp(v, "both")) c->use_compression = 1;
+    if (!strcmp(v, "aes") || !strcmp(v, "both"))
+        streamdb_config_set_key(c, "streamdb test key, 32 bytes ....", 32);
+}
+
 static inline streamdb *tu_open_cfg(const char *path, const streamdb_config *cfg) {
+    streamdb_config dflt;
+    if (!cfg) {
+        streamdb_config_init(&dflt);
+        tu_codec(&dflt);
+        cfg = &dflt;
+    }
     streamdb *db = NULL;
     int rc = streamdb_open(path, cfg, &db);
     if (rc != 0 || !db) {
