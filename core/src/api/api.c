@@ -740,16 +740,14 @@ STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t plen, int
         return rc;
     *data_out = NULL;
     *len_out = 0;
-    sdb_vrec *rec = malloc(sizeof *rec);
-    if (!rec)
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sdb_vrec recbuf;   /* on the stack: no allocation on the read path */
+    sdb_vrec *rec = &recbuf;
     rview r;
     rv_begin(db, &r, 1);
     rc = lookup(db, r.v, path, plen, version, rec);
     if (!rc)
         rc = read_whole(db, r.v, rec, data_out, len_out);
     rv_end(db, &r);
-    free(rec);
     return rc;
 }
 
@@ -767,16 +765,14 @@ STREAMDB_API int streamdb_get_by_id(streamdb *db, const uint8_t *id, int64_t ver
         rc = sdb_err(STREAMDB_ERR_INVALID, "NULL argument");
     if (rc)
         return rc;
-    sdb_vrec *rec = malloc(sizeof *rec);
-    if (!rec)
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sdb_vrec recbuf;   /* on the stack: no allocation on the read path */
+    sdb_vrec *rec = &recbuf;
     rview r;
     rv_begin(db, &r, 1);
     rc = sdb_doc_version(db->env, r.v, id, version, rec);
     if (!rc)
         rc = read_whole(db, r.v, rec, data_out, len_out);
     rv_end(db, &r);
-    free(rec);
     return rc;
 }
 
@@ -793,16 +789,14 @@ STREAMDB_API int streamdb_read_n(streamdb *db, const char *path, size_t plen, in
     if (rc)
         return rc;
     *nread = 0;
-    sdb_vrec *rec = malloc(sizeof *rec);
-    if (!rec)
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sdb_vrec recbuf;   /* on the stack: no allocation on the read path */
+    sdb_vrec *rec = &recbuf;
     rview r;
     rv_begin(db, &r, 1);
     rc = lookup(db, r.v, path, plen, version, rec);
     if (!rc)
         rc = sdb_doc_read(db->env, r.v, rec, offset, buf, len, nread, 1);
     rv_end(db, &r);
-    free(rec);
     return rc;
 }
 
@@ -1135,9 +1129,8 @@ STREAMDB_API int streamdb_stat(streamdb *db, const char *path, size_t plen, int6
         rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
     if (rc)
         return rc;
-    sdb_vrec *rec = malloc(sizeof *rec);
-    if (!rec)
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sdb_vrec recbuf;   /* on the stack: no allocation on the read path */
+    sdb_vrec *rec = &recbuf;
     rview r;
     rv_begin(db, &r, 1);
     rc = lookup(db, r.v, path, plen, version, rec);
@@ -1155,7 +1148,6 @@ STREAMDB_API int streamdb_stat(streamdb *db, const char *path, size_t plen, int6
         if (!(rec->flags & SDB_V_INLINE) && rec->stored < rec->size)
             info->flags |= STREAMDB_DOC_COMPRESSED;
     }
-    free(rec);
     return rc;
 }
 
