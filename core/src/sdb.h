@@ -46,7 +46,7 @@ typedef uint32_t pgno_t;
 #define SDB_WAL_HDR_LEN 64
 #define SDB_FRAME_HDR 24
 #define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
-#define SDB_DIRECT_MIN_CHUNKS 4         /* documents over 4 chunks bypass the log */
+#define SDB_DIRECT_MIN_CHUNKS 4         /* documents of 5 full chunks (320 KiB) or more bypass the log */
 #define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
 
 enum {
@@ -218,7 +218,8 @@ struct sdb_env {
 
     /* committed state (mu) */
     sdb_meta meta;                /* newest durable commit: what new readers see */
-    uint64_t durable;             /* newest durable global frame number */
+    uint64_t durable;             /* newest visible global frame number */
+    uint64_t synced_txn;          /* newest transaction known to be on disk */
     sdb_run *runs;                /* free list of the newest appended state (wlock) */
     size_t nruns, capruns;
 

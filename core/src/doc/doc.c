@@ -1072,6 +1072,10 @@ int sdb_doc_verify(sdb_env *env, const sdb_view *v, const char *prefix, size_t p
     while (rc == 0 && c.klen >= plen && !memcmp(c.key, prefix, plen)) {
         size_t kl = c.klen;
         uint8_t id[16];
+        if (c.vlen != 16 || kl > STREAMDB_MAX_PATH) {
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "path entry with a %zu-byte id", c.vlen);
+            break;
+        }
         memcpy(path, c.key, kl);
         path[kl] = 0;
         memcpy(id, c.val, 16);

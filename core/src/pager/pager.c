@@ -1064,7 +1064,9 @@ int sdb_alloc_run(sdb_env *env, sdb_wtxn *w, uint32_t count, int direct, pgno_t 
     uint64_t t, m;
     pthread_mutex_lock(&env->mu);
     oldest_reader(env, &t, &m);
-    uint64_t limit = env->meta.txnid;   /* durable and visible */
+    /* durable (not only visible: with sync_commits=0 a commit may still be
+     * lost, and with it the freeing of these pages) */
+    uint64_t limit = env->synced_txn;
     if (t < limit)
         limit = t;
     if (!direct)
@@ -1299,6 +1301,8 @@ static int group_sync(sdb_env *env, uint64_t g)
                         sdb_pcache_invalidate(env, env->pend[q].meta.txnid);
                 env->meta = env->pend[k - 1].meta;
                 env->durable = env->pend[k - 1].fno;
+                if (env->cfg.sync_commits)
+                    env->synced_txn = env->meta.txnid;
                 memmove(env->pend, env->pend + k, (env->npend - k) * sizeof *env->pend);
                 env->npend -= k;
             }
@@ -1362,7 +1366,7 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     /* the commit frame records how many frames were already acknowledged:
      * recovery then tells damage under them from a torn tail [F4] */
     pthread_mutex_lock(&env->mu);
-    w->view.meta.acked_frames = (uint32_t)(env->durable - env->wal_base);
+    w->view.meta.acked_frames = env->cfg.sync_commits ? (uint32_t)(env->durable - env->wal_base) : 0;
     pthread_mutex_unlock(&env->mu);
     meta_encode(env, &w->view.meta, metapage, 0);
     uint32_t first = env->nframes;  /* stable: only the writer appends */
@@ -1632,6 +1636,8 @@ int sdb_checkpoint(sdb_env *env, int force)
     env->wmeta.seq = meta.seq;
     if (fsz > env->file_size)
         env->file_size = fsz;
+    if (meta.txnid > env->synced_txn)
+        env->synced_txn = meta.txnid;   /* in the synced main file now */
     pthread_mutex_unlock(&env->mu);
     env->checkpoints++;
     env->ckpt_done = limit;
@@ -2181,6 +2187,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     env->meta = meta;
     env->wmeta = meta;
     env->durable = env->wal_base + env->nframes;
+    env->synced_txn = meta.txnid;   /* what recovery found is on disk */
 
     if (env->cfg.use_mmap && env->vfs->map) {
         env->maplen = env->cfg.max_db_size < MAP_CAP ? env->cfg.max_db_size : MAP_CAP;
