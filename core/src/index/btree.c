@@ -283,25 +283,29 @@ static size_t lcp(const ent *a, const ent *b)
 }
 
 /* Encoded size of entries [a, b). */
-static size_t span_size(const ent *e, int a, int b)
+/* The same with prefix sums: sums[i] = sum over j < i of (6 + kl + vl). */
+static size_t span_fast(const ent *e, const size_t *sums, int a, int b)
 {
     if (a >= b)
         return N_HDR;
     size_t pl = lcp(&e[a], &e[b - 1]);
     if (pl > 65535)
         pl = 65535;
-    size_t s = N_HDR + pl;
-    for (int i = a; i < b; i++)
-        s += 2 + 4 + (e[i].kl - pl) + e[i].vl;
-    return s;
+    return N_HDR + pl + (sums[b] - sums[a]) - (size_t)(b - a) * pl;
 }
+
 
 static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const ent *e, int a, int b)
 {
-    memset(p, 0, psize);
-    p[4] = leaf ? SDB_PT_LEAF : SDB_PT_BRANCH;
     int n = b - a;
     size_t pl = n ? lcp(&e[a], &e[b - 1]) : 0;
+    size_t used = 0;
+    for (int i = a; i < b; i++)
+        used += 4 + (e[i].kl - pl) + e[i].vl;
+    /* zero the header and the gap; entries and offsets overwrite the rest */
+    memset(p, 0, N_HDR + pl + 2 * (size_t)n);
+    memset(p + N_HDR + pl + 2 * (size_t)n, 0, psize - used - (N_HDR + pl + 2 * (size_t)n));
+    p[4] = leaf ? SDB_PT_LEAF : SDB_PT_BRANCH;
     wr16(p + SDB_PAGE_HDR, (uint16_t)n);
     wr16(p + SDB_PAGE_HDR + 2, (uint16_t)pl);
     wr32(p + SDB_PAGE_HDR + 4, leaf ? 0 : leftmost);
@@ -418,6 +422,13 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
     int n = nb->n;
     memset(out, 0, sizeof *out);
     int cuts[256], ncuts = 0;   /* piece boundaries: piece j = [cuts[j-1], cuts[j]) */
+    size_t *sums = malloc((size_t)(n + 1) * sizeof *sums);
+    if (!sums)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sums[0] = 0;
+    for (int i = 0; i < n; i++)
+        sums[i + 1] = sums[i] + 6 + e[i].kl + e[i].vl;
+#define span_size(e, a, b) span_fast(e, sums, a, b)
     if (span_size(e, 0, n) <= ps) {
         cuts[ncuts++] = n;
     } else {
@@ -445,8 +456,10 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
                 int b = a + 1;
                 while (b < n && span_size(e, a, b + 1) <= ps)
                     b++;
-                if (ncuts == 255)
+                if (ncuts == 255) {
+                    free(sums);
                     return sdb_err(STREAMDB_ERR_INTERNAL, "node split into too many pages");
+                }
                 cuts[ncuts++] = b;
                 a = nb->leaf ? b : b + 1;
                 if (!nb->leaf && a > n)
@@ -466,11 +479,12 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
         if (j > 0) {
             uint8_t *tmp;
             rc = sdb_page_new(env, w, &target, &tmp);
-            if (rc)
+            if (!rc)
+                rc = split_push(out, e[start].k, e[start].kl, target);
+            if (rc) {
+                free(sums);
                 return rc;
-            rc = split_push(out, e[start].k, e[start].kl, target);
-            if (rc)
-                return rc;
+            }
             if (!nb->leaf) {
                 leftmost = rd32(e[start].v);
                 a = start + 1;
@@ -478,13 +492,17 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
         }
         uint8_t *data;
         rc = sdb_page_dirty(env, w, target, &data);
-        if (rc)
+        if (!rc && span_size(e, a, end) > ps)
+            rc = sdb_err(STREAMDB_ERR_INTERNAL, "tree node piece does not fit a page");
+        if (rc) {
+            free(sums);
             return rc;
-        if (span_size(e, a, end) > ps)
-            return sdb_err(STREAMDB_ERR_INTERNAL, "tree node piece does not fit a page");
+        }
         encode(data, ps, nb->leaf, leftmost, e, a, end);
         start = end;
     }
+    free(sums);
+#undef span_size
     return 0;
 }
 
@@ -511,19 +529,35 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         pg.data = d;   /* decode the dirty copy below (no cache entry to put) */
         pg.entry = NULL;
     }
-    nodebuf nb;
-    rc = nb_decode(&nb, pg.data, env->psize, pgno);
     int slot = 0;
     pgno_t child = 0;
-    if (!rc && !nb.leaf) {
+    split sub;
+    memset(&sub, 0, sizeof sub);
+    if (pg.data[4] == SDB_PT_BRANCH) {
+        /* descend first: the branch is decoded only if the child split */
         slot = branch_slot(pg.data, env->psize, key, klen, &err);
         child = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
+        sdb_page_put(env, &pg);
         if (err)
-            rc = corrupt_node(pgno);
+            return corrupt_node(pgno);
+        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, &sub);
+        if (rc || !sub.n) {
+            split_free(&sub);
+            memset(out, 0, sizeof *out);
+            return rc;
+        }
+        rc = get_node(env, &w->view, pgno, &pg);
+        if (rc) {
+            split_free(&sub);
+            return rc;
+        }
     }
+    nodebuf nb;
+    rc = nb_decode(&nb, pg.data, env->psize, pgno);
     sdb_page_put(env, &pg);
     if (rc) {
         nb_free(&nb);
+        split_free(&sub);
         return rc;
     }
     int pos;
@@ -550,14 +584,6 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
             nb.n++;
         }
     } else {
-        split sub;
-        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, &sub);
-        if (rc || !sub.n) {
-            nb_free(&nb);
-            split_free(&sub);
-            memset(out, 0, sizeof *out);
-            return rc;
-        }
         rc = nb_reserve(&nb, nb.n + sub.n + 1);
         uint8_t (*cbuf)[4] = malloc(sub.n * 4 + 1);
         if (rc || !cbuf) {
