@@ -711,9 +711,10 @@ static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void *
     int rc = sdb_doc_read(env, v, rec, 0, buf, (size_t)rec->size, &n, 1);
     if (!rc && n != rec->size)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document shorter than its record");
-    /* end to end: a whole read also checks the content CRC kept in the record
-     * [D1], which covers what the decompressor produced */
-    if (!rc && !atomic_load_explicit(&env->quick, memory_order_relaxed) &&
+    /* end to end: when chunks were compressed, a whole read also checks the
+     * content CRC kept in the record [D1], which covers what the decompressor
+     * produced (raw chunks are covered byte for byte by their own CRC) */
+    if (!rc && rec->stored != rec->size && !atomic_load_explicit(&env->quick, memory_order_relaxed) &&
         sdb_crc32c(0, buf, n) != rec->crc)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document version %llu: content checksum mismatch",
                      (unsigned long long)rec->version);
