@@ -72,6 +72,8 @@ static inline void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p +
 
 /* ---- codec ---- */
 SDB_HIDDEN uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The CRC of A||B from crc(A), crc(B) and the length of B. */
+SDB_HIDDEN uint32_t sdb_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 
 /* ---- errors (api/error.c) ---- */
 /* Records a formatted message for the calling thread and returns code. */

@@ -707,15 +707,33 @@ static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void *
     if (!buf)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory for a %llu-byte document",
                        (unsigned long long)rec->size);
-    size_t n;
-    int rc = sdb_doc_read(env, v, rec, 0, buf, (size_t)rec->size, &n, 1);
+    /* End to end: a whole read also checks the content CRC kept in the
+     * record [D1].  For raw chunks it is combined from their verified chunk
+     * CRCs (no second pass over the bytes); for compressed or encrypted ones
+     * it is computed over what the decoder produced. */
+    size_t n = 0;
+    int rc = 0;
+    uint32_t crc = 0;
+    if (rec->flags & SDB_V_INLINE) {
+        memcpy(buf, rec->inl, (size_t)rec->size);
+        n = (size_t)rec->size;
+        crc = sdb_crc32c(0, buf, n);
+    } else {
+        for (uint32_t i = 0; !rc && i < rec->nchunks; i++) {
+            const uint8_t *ptr;
+            uint32_t clen, ccrc;
+            rc = sdb_doc_read_chunk_crc(env, v, rec, i, buf + n, &ptr, &clen, 1, &ccrc);
+            if (rc)
+                break;
+            if (ptr != buf + n)
+                memcpy(buf + n, ptr, clen);
+            crc = sdb_crc32c_combine(crc, ccrc, clen);
+            n += clen;
+        }
+    }
     if (!rc && n != rec->size)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document shorter than its record");
-    /* end to end: when chunks were compressed, a whole read also checks the
-     * content CRC kept in the record [D1], which covers what the decompressor
-     * produced (raw chunks are covered byte for byte by their own CRC) */
-    if (!rc && rec->stored != rec->size && !atomic_load_explicit(&env->quick, memory_order_relaxed) &&
-        sdb_crc32c(0, buf, n) != rec->crc)
+    if (!rc && !atomic_load_explicit(&env->quick, memory_order_relaxed) && crc != rec->crc)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document version %llu: content checksum mismatch",
                      (unsigned long long)rec->version);
     if (rc) {

@@ -268,6 +268,13 @@ int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t
 int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i,
                        uint8_t *buf, const uint8_t **ptr, uint32_t *len, int verify)
 {
+    return sdb_doc_read_chunk_crc(env, v, rec, i, buf, ptr, len, verify, NULL);
+}
+
+int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i,
+                           uint8_t *buf, const uint8_t **ptr, uint32_t *len, int verify,
+                           uint32_t *plain_crc)
+{
     sdb_chunk c;
     int rc = sdb_doc_chunk(env, v, rec, i, &c);
     if (rc)
@@ -279,6 +286,8 @@ int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uin
         if (!rc && check && sdb_crc32c(0, *ptr, c.len) != c.crc)
             rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
                          "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
+        if (plain_crc)
+            *plain_crc = c.crc;   /* raw: the stored bytes are the content */
         *len = c.len;
         return rc;
     }
@@ -306,6 +315,8 @@ int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uin
         else
             memcpy(buf, tmp, logical);
     }
+    if (!rc && plain_crc)
+        *plain_crc = sdb_crc32c(0, buf, logical);
     free(tmp);
     *ptr = buf;
     *len = logical;

@@ -47,6 +47,11 @@ SDB_HIDDEN int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *re
 SDB_HIDDEN int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
                                   uint32_t i, uint8_t *buf, const uint8_t **ptr, uint32_t *len,
                                   int verify);
+/* The same, with the CRC32C of the chunk's content in *plain_crc: the
+ * verified chunk CRC for raw chunks, computed for transformed ones. */
+SDB_HIDDEN int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
+                                      uint32_t i, uint8_t *buf, const uint8_t **ptr, uint32_t *len,
+                                      int verify, uint32_t *plain_crc);
 SDB_HIDDEN int sdb_doc_read(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint64_t off,
                             uint8_t *buf, size_t len, size_t *nread, int verify);
 
