@@ -21,7 +21,7 @@ cmake -S . -B "$out/asan" -DCMAKE_BUILD_TYPE=Debug -DSTREAMDB_SANITIZE=address,u
       -DSTREAMDB_BUILD_LUA=OFF >/dev/null
 cmake --build "$out/asan" -j"$jobs"
 (cd "$out/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 STREAMDB_CRASH_ITERS=10 \
-   ctest --output-on-failure -j"$jobs" -L c)
+   ctest --output-on-failure -j"$jobs")   # C tests, torture smoke families, fuzz corpus replay
 
 step "C: threaded tests under ThreadSanitizer"
 cmake -S . -B "$out/tsan" -DCMAKE_BUILD_TYPE=Debug -DSTREAMDB_SANITIZE=thread \
