@@ -298,7 +298,9 @@ STREAMDB_API int streamdb_rollback_transaction(streamdb *db);
 /* A read-only handle that sees db as it is now, whatever is committed later.
  * Every read function accepts it; write functions return
  * STREAMDB_ERR_READONLY.  Close it with streamdb_close or
- * streamdb_snapshot_close. */
+ * streamdb_snapshot_close (STREAMDB_ERR_BUSY while streams, cursors or
+ * snapshots opened from it are still open).  A snapshot keeps the log from
+ * being reset while it lives: close it when done. */
 STREAMDB_API int streamdb_snapshot(streamdb *db, streamdb **snap_out);
 STREAMDB_API int streamdb_snapshot_close(streamdb *snap);
 
