@@ -300,8 +300,8 @@ SDB_HIDDEN void sdb_view_end(sdb_env *env, sdb_view *v);
 
 SDB_HIDDEN int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out);
 SDB_HIDDEN void sdb_page_put(sdb_env *env, sdb_page *p);
-/* Reads raw bytes of a chunk run; uses the map directly when no page of the
- * run lives in the log.  *ptr points either into buf or into the map. */
+/* Reads the raw bytes of a chunk run into buf, from the main file (pread)
+ * or page by page from the log where frames hold them; *ptr is set to buf. */
 SDB_HIDDEN int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len,
                               uint8_t *buf, const uint8_t **ptr);
 

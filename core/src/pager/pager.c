@@ -657,7 +657,6 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
     if (env->fhcount)
         for (uint32_t i = 0; i < npages && !any_log; i++)
             any_log = findex_lookup(env, pgno + i, v->mark) != 0;
-    uint64_t fsz = env->file_size;
     pthread_mutex_unlock(&env->mu);
     if (v->w && v->w->ndirty)
         for (uint32_t i = 0; i < npages && !any_log; i++)
@@ -667,7 +666,6 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
         /* chunk data is read with pread straight into the caller's buffer,
          * not through the map: one copy either way, and no page faults or
          * mapped pages left in the resident set while streaming */
-        (void)fsz;
         rc = sdb_io_read(env, env->dbf, buf, len, off, env->path);
         *ptr = buf;
         pthread_rwlock_unlock(&env->ckpt);
