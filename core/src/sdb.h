@@ -200,7 +200,6 @@ struct sdb_env {
     char *path;
     char *walpath;
     uint32_t psize;
-    uint32_t pages_per_chunk;
     size_t max_path;
     size_t inline_max;
     uint32_t centry;              /* chunk entry size: 16, or 48 with encryption */
@@ -301,9 +300,9 @@ SDB_HIDDEN void sdb_view_end(sdb_env *env, sdb_view *v);
 SDB_HIDDEN int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out);
 SDB_HIDDEN void sdb_page_put(sdb_env *env, sdb_page *p);
 /* Reads the raw bytes of a chunk run into buf, from the main file (pread)
- * or page by page from the log where frames hold them; *ptr is set to buf. */
+ * or page by page from the log where frames hold them. */
 SDB_HIDDEN int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len,
-                              uint8_t *buf, const uint8_t **ptr);
+                              uint8_t *buf);
 
 SDB_HIDDEN int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out);
 SDB_HIDDEN int sdb_wlock_held(sdb_env *env);   /* this thread holds the writer */
@@ -356,15 +355,11 @@ SDB_HIDDEN int sdb_bt_del(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t
 SDB_HIDDEN int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
                            const uint8_t *key, size_t klen);
 SDB_HIDDEN int sdb_bt_next(sdb_cursor_bt *c);
-SDB_HIDDEN int sdb_bt_prev_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
-                                const uint8_t *key, size_t klen); /* last key < key */
 SDB_HIDDEN void sdb_bt_close(sdb_cursor_bt *c);
-SDB_HIDDEN int sdb_bt_free_all(sdb_env *env, sdb_wtxn *w, pgno_t root);
 SDB_HIDDEN int sdb_bt_check(sdb_env *env, const sdb_view *v, pgno_t root, uint8_t *owner,
                             uint64_t *nentries,
                             int (*visit)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),
                             void *ctx);
-SDB_HIDDEN size_t sdb_bt_max_entry(uint32_t psize);
 
 /* ---- named kill points for crash tests (RELIABILITY.md T5) ----
  * With STREAMDB_KILLPOINT=name[:n] in the environment at open, the process

@@ -282,7 +282,8 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
     int check = verify == 2 || (verify && !atomic_load_explicit(&env->quick, memory_order_relaxed));
     uint32_t logical = chunk_logical(rec, i);
     if (!(c.flags & SDB_CHUNK_SNAPPY) && !env->crypt) {
-        rc = sdb_read_chunk(env, v, c.pgno, c.len, buf, ptr);
+        rc = sdb_read_chunk(env, v, c.pgno, c.len, buf);
+        *ptr = buf;
         if (!rc && check && sdb_crc32c(0, *ptr, c.len) != c.crc)
             rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
                          "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
@@ -295,13 +296,10 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
     uint8_t *tmp = malloc(c.len);
     if (!tmp)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-    const uint8_t *sp;
-    rc = sdb_read_chunk(env, v, c.pgno, c.len, tmp, &sp);
-    if (!rc && check && sdb_crc32c(0, sp, c.len) != c.crc)
+    rc = sdb_read_chunk(env, v, c.pgno, c.len, tmp);
+    if (!rc && check && sdb_crc32c(0, tmp, c.len) != c.crc)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
                      "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
-    if (!rc && sp != tmp)
-        memcpy(tmp, sp, c.len);
     if (!rc && env->crypt) {
         uint8_t aad[16];
         chunk_aad(aad, &c, i);

@@ -38,8 +38,6 @@ typedef struct ent {
     size_t vl;
 } ent;
 
-size_t sdb_bt_max_entry(uint32_t psize) { return psize - N_HDR - 8; }
-
 static int node_n(const uint8_t *p) { return rd16(p + SDB_PAGE_HDR); }
 static size_t node_plen(const uint8_t *p) { return rd16(p + SDB_PAGE_HDR + 2); }
 static const uint8_t *node_prefix(const uint8_t *p) { return p + N_HDR; }
@@ -807,32 +805,6 @@ int sdb_bt_del(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
     else if (only)
         *root = only;
     return 0;
-}
-
-int sdb_bt_free_all(sdb_env *env, sdb_wtxn *w, pgno_t root)
-{
-    if (!root)
-        return 0;
-    sdb_page pg;
-    int rc = get_node(env, &w->view, root, &pg);
-    if (rc)
-        return rc;
-    int n = node_n(pg.data), leaf = pg.data[4] == SDB_PT_LEAF, err = 0;
-    pgno_t *kids = NULL;
-    if (!leaf) {
-        kids = malloc((n + 1) * sizeof *kids);
-        for (int i = 0; kids && i <= n; i++)
-            kids[i] = branch_child(pg.data, env->psize, i, &err);
-    }
-    sdb_page_put(env, &pg);
-    if (!leaf && !kids)
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-    for (int i = 0; !leaf && !rc && i <= n; i++)
-        rc = sdb_bt_free_all(env, w, kids[i]);
-    free(kids);
-    if (!rc)
-        rc = sdb_page_free(env, w, root, 1);
-    return rc;
 }
 
 /* ---- cursors ---- */

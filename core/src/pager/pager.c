@@ -642,8 +642,7 @@ void sdb_page_put(sdb_env *env, sdb_page *p)
     pthread_mutex_unlock(&env->mu);
 }
 
-int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, uint8_t *buf,
-                   const uint8_t **ptr)
+int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, uint8_t *buf)
 {
     uint32_t npages = (len + env->psize - 1) / env->psize;
     if (pgno < SDB_FIRST_PAGE || (uint64_t)pgno + npages > v->meta.npages)
@@ -667,7 +666,6 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
          * not through the map: one copy either way, and no page faults or
          * mapped pages left in the resident set while streaming */
         rc = sdb_io_read(env, env->dbf, buf, len, off, env->path);
-        *ptr = buf;
         pthread_rwlock_unlock(&env->ckpt);
         return rc;
     }
@@ -691,7 +689,6 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
         }
     }
     pthread_rwlock_unlock(&env->ckpt);
-    *ptr = buf;
     return rc;
 }
 
@@ -2127,7 +2124,6 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         }
     }
     env->file_size = fsize;
-    env->pages_per_chunk = SDB_CHUNK / env->psize;
     env->max_path = env->psize >= 8192 ? STREAMDB_MAX_PATH : env->psize - 128;
     env->inline_max = env->psize / 4 < 2048 ? env->psize / 4 : 2048;
     env->cache_cap = env->cfg.page_cache_size;
