@@ -202,6 +202,24 @@ STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t path_len,
                                 void **data_out, size_t *len_out);
 STREAMDB_API void streamdb_free(void *p);
 
+/* ---- Memory ------------------------------------------------------------------
+ *
+ * Every heap allocation of the library goes through these hooks (the codec
+ * libraries, snappy and OpenSSL, keep their own).  They are process-wide and
+ * may be set only while no database is open (STREAMDB_ERR_BUSY otherwise) and
+ * no buffer or configuration the library allocated is still held.
+ * NULL restores malloc/realloc/free.  A hook that returns NULL makes the
+ * operation fail with STREAMDB_ERR_NOMEM; the database stays usable and
+ * unchanged.  realloc_fn is never called with a NULL pointer or a zero size,
+ * malloc_fn never with a zero size. */
+typedef struct streamdb_allocator {
+    void *(*malloc_fn)(size_t size, void *ctx);
+    void *(*realloc_fn)(void *ptr, size_t size, void *ctx);
+    void (*free_fn)(void *ptr, void *ctx);
+    void *ctx;
+} streamdb_allocator;
+STREAMDB_API int streamdb_set_allocator(const streamdb_allocator *alloc);
+
 /* Up to len bytes from offset into buf; *nread < len only at the end. */
 STREAMDB_API int streamdb_read(streamdb *db, const char *path, int64_t version, uint64_t offset,
                                void *buf, size_t len, size_t *nread);

@@ -149,6 +149,16 @@ typedef struct sdb_pending {  /* appended but not yet durable commit */
     int paths_changed;
 } sdb_pending;
 
+/* Heap allocation through the streamdb_set_allocator hooks (util/alloc.c).
+ * The core never calls malloc/calloc/realloc/free/strdup directly. */
+void *sdb_malloc(size_t n);
+void *sdb_calloc(size_t count, size_t size);
+void *sdb_realloc(void *p, size_t n);
+void sdb_free(void *p);
+char *sdb_strdup(const char *s);
+void sdb_alloc_pin(void);     /* a database opened: hooks frozen */
+void sdb_alloc_unpin(void);   /* it closed */
+
 /* The path cache: path -> document id, for views that include the newest
  * change of the path tree (pager/pcache.c). */
 typedef struct sdb_pcentry {

@@ -245,7 +245,7 @@ STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
 
 STREAMDB_API streamdb_config *streamdb_config_new(void)
 {
-    streamdb_config *c = malloc(sizeof *c);
+    streamdb_config *c = sdb_malloc(sizeof *c);
     if (c)
         streamdb_config_init(c);
     return c;
@@ -255,7 +255,7 @@ STREAMDB_API void streamdb_config_free(streamdb_config *cfg)
 {
     if (cfg) {
         explicit_bzero(cfg, sizeof *cfg);
-        free(cfg);
+        sdb_free(cfg);
     }
 }
 
@@ -338,12 +338,16 @@ STREAMDB_API int streamdb_open(const char *path, const streamdb_config *cfg, str
     *out = NULL;
     if (!path || !*path)
         return sdb_err(STREAMDB_ERR_INVALID, "empty database file name");
-    streamdb *db = calloc(1, sizeof *db);
-    if (!db)
+    sdb_alloc_pin();
+    streamdb *db = sdb_calloc(1, sizeof *db);
+    if (!db) {
+        sdb_alloc_unpin();
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    }
     int rc = sdb_env_open(path, cfg, &db->env);
     if (rc) {
-        free(db);
+        sdb_free(db);
+        sdb_alloc_unpin();
         return rc;
     }
     db->gen = atomic_load(&fork_gen);
@@ -366,14 +370,15 @@ STREAMDB_API int streamdb_close(streamdb *db)
         if (db->from)
             atomic_fetch_sub(&db->from->kids, 1);
         db->closed = 1;
-        free(db);
+        sdb_free(db);
         return 0;
     }
     sdb_env *env = db->env;
     if (db->gen != atomic_load(&fork_gen)) {
         /* a forked child: release memory only; the parent owns the files */
         db->closed = 1;
-        free(db);
+        sdb_free(db);
+        sdb_alloc_unpin();
         return 0;
     }
     if (atomic_load(&env->children))
@@ -390,7 +395,8 @@ STREAMDB_API int streamdb_close(streamdb *db)
     }
     int rc = sdb_env_close(env);
     db->closed = 1;
-    free(db);
+    sdb_free(db);
+    sdb_alloc_unpin();
     return rc;
 }
 
@@ -556,9 +562,9 @@ STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t pl
         rc = check_path(db->env, path, plen);
     if (rc)
         return rc;
-    streamdb_writer *wr = calloc(1, sizeof *wr);
-    if (!wr || !(wr->path = malloc(plen + 1))) {
-        free(wr);
+    streamdb_writer *wr = sdb_calloc(1, sizeof *wr);
+    if (!wr || !(wr->path = sdb_malloc(plen + 1))) {
+        sdb_free(wr);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
     memcpy(wr->path, path, plen);
@@ -569,8 +575,8 @@ STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t pl
     wr->d.compress = db->env->cfg.use_compression;
     rc = op_begin(db, &wr->w, &wr->implicit);
     if (rc) {
-        free(wr->path);
-        free(wr);
+        sdb_free(wr->path);
+        sdb_free(wr);
         return rc;
     }
     atomic_fetch_add(&db->env->children, 1);
@@ -601,8 +607,8 @@ static void writer_free(streamdb_writer *wr)
 {
     atomic_fetch_sub(&wr->db->env->children, 1);
     sdb_docw_free(&wr->d);
-    free(wr->path);
-    free(wr);
+    sdb_free(wr->path);
+    sdb_free(wr);
 }
 
 STREAMDB_API int streamdb_writer_commit(streamdb_writer *wr, uint8_t *id_out)
@@ -703,7 +709,7 @@ static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void *
 {
     if (rec->size > SIZE_MAX - 1)
         return sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
-    uint8_t *buf = malloc(rec->size ? (size_t)rec->size : 1);
+    uint8_t *buf = sdb_malloc(rec->size ? (size_t)rec->size : 1);
     if (!buf)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory for a %llu-byte document",
                        (unsigned long long)rec->size);
@@ -737,7 +743,7 @@ static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void *
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document version %llu: content checksum mismatch",
                      (unsigned long long)rec->version);
     if (rc) {
-        free(buf);
+        sdb_free(buf);
         return rc;
     }
     *data_out = buf;
@@ -795,7 +801,7 @@ STREAMDB_API int streamdb_get_by_id(streamdb *db, const uint8_t *id, int64_t ver
     return rc;
 }
 
-STREAMDB_API void streamdb_free(void *p) { free(p); }
+STREAMDB_API void streamdb_free(void *p) { sdb_free(p); }
 
 STREAMDB_API int streamdb_read_n(streamdb *db, const char *path, size_t plen, int64_t version,
                                  uint64_t offset, void *buf, size_t len, size_t *nread)
@@ -838,7 +844,7 @@ STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t ple
         rc = check_path(db->env, path, plen);
     if (rc)
         return rc;
-    streamdb_stream *s = calloc(1, sizeof *s);
+    streamdb_stream *s = sdb_calloc(1, sizeof *s);
     if (!s)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     s->db = db;
@@ -856,13 +862,13 @@ STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t ple
     rc = lookup(db, &s->view, path, plen, version, &s->rec);
     if (rc) {
         sdb_view_end(db->env, &s->view);
-        free(s);
+        sdb_free(s);
         return rc;
     }
     s->last_ci = -2;
     if (!(s->rec.flags & SDB_V_INLINE) && s->rec.nchunks > 1 && db->env->cfg.readahead_chunks) {
         s->nslots = db->env->cfg.readahead_chunks;
-        s->slots = calloc(s->nslots, sizeof *s->slots);
+        s->slots = sdb_calloc(s->nslots, sizeof *s->slots);
         if (!s->slots)
             s->nslots = 0;   /* read-ahead is an optimisation: go without */
     }
@@ -932,7 +938,7 @@ static void ra_schedule(streamdb_stream *s, uint32_t ci)
             continue;
         if (!free_slot)
             break;
-        if (!free_slot->buf && !(free_slot->buf = malloc(SDB_CHUNK)))
+        if (!free_slot->buf && !(free_slot->buf = sdb_malloc(SDB_CHUNK)))
             break;
         free_slot->s = s;
         free_slot->idx = idx;
@@ -1007,7 +1013,7 @@ static void ra_drain(streamdb_stream *s)
         while (sl->state == RA_QUEUED || sl->state == RA_RUNNING)
             pthread_cond_wait(&s->cv, &s->mu);
         pthread_mutex_unlock(&s->mu);
-        free(sl->buf);
+        sdb_free(sl->buf);
         sl->buf = NULL;
     }
 }
@@ -1037,7 +1043,7 @@ STREAMDB_API int streamdb_stream_read(streamdb_stream *s, void *buf, size_t len,
     while (done < len) {
         uint32_t ci = (uint32_t)(s->pos / SDB_CHUNK), co = (uint32_t)(s->pos % SDB_CHUNK);
         if ((int64_t)ci != s->cidx) {
-            if (!s->cbuf && !(s->cbuf = malloc(SDB_CHUNK))) {
+            if (!s->cbuf && !(s->cbuf = sdb_malloc(SDB_CHUNK))) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
             }
@@ -1123,7 +1129,7 @@ STREAMDB_API void streamdb_stream_close(streamdb_stream *s)
     if (!s)
         return;
     ra_drain(s);
-    free(s->slots);
+    sdb_free(s->slots);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     if (!s->db->closed) {
@@ -1132,8 +1138,8 @@ STREAMDB_API void streamdb_stream_close(streamdb_stream *s)
         if (s->db->parent)
             atomic_fetch_sub(&s->db->kids, 1);
     }
-    free(s->cbuf);
-    free(s);
+    sdb_free(s->cbuf);
+    sdb_free(s);
 }
 
 /* ---- metadata ---- */
@@ -1202,9 +1208,9 @@ static int cursor_open(streamdb *db, const char *prefix, size_t plen, int list, 
         rc = check_prefix(prefix, plen);
     if (rc)
         return rc;
-    streamdb_cursor *c = calloc(1, sizeof *c);
-    if (!c || !(c->prefix = malloc(plen + 1))) {
-        free(c);
+    streamdb_cursor *c = sdb_calloc(1, sizeof *c);
+    if (!c || !(c->prefix = sdb_malloc(plen + 1))) {
+        sdb_free(c);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
     if (plen)
@@ -1298,8 +1304,8 @@ STREAMDB_API void streamdb_cursor_close(streamdb_cursor *c)
         if (c->db->parent)
             atomic_fetch_sub(&c->db->kids, 1);
     }
-    free(c->prefix);
-    free(c);
+    sdb_free(c->prefix);
+    sdb_free(c);
 }
 
 STREAMDB_API void streamdb_free_paths(char **paths, size_t count)
@@ -1307,8 +1313,8 @@ STREAMDB_API void streamdb_free_paths(char **paths, size_t count)
     if (!paths)
         return;
     for (size_t i = 0; i < count; i++)
-        free(paths[i]);
-    free(paths);
+        sdb_free(paths[i]);
+    sdb_free(paths);
 }
 
 static int collect(streamdb_cursor *c, char ***out, size_t *count)
@@ -1321,14 +1327,14 @@ static int collect(streamdb_cursor *c, char ***out, size_t *count)
     while ((rc = streamdb_cursor_next(c, &p, &pl)) == 0) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            char **na = realloc(arr, cap * sizeof *na);
+            char **na = sdb_realloc(arr, cap * sizeof *na);
             if (!na) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
             }
             arr = na;
         }
-        if (!(arr[n] = malloc(pl + 1))) {
+        if (!(arr[n] = sdb_malloc(pl + 1))) {
             rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
             break;
         }
@@ -1451,7 +1457,7 @@ STREAMDB_API int streamdb_list_paths(streamdb *db, const uint8_t *id, char ***pa
     rv_begin(db, &r, 1);
     rc = sdb_doc_paths(db->env, r.v, id, paths_out, count_out);
     if (!rc && !*count_out) {
-        free(*paths_out);
+        sdb_free(*paths_out);
         *paths_out = NULL;
         rc = sdb_err(STREAMDB_ERR_NOT_FOUND, "no document with that id");
     }
@@ -1508,7 +1514,7 @@ STREAMDB_API int streamdb_snapshot(streamdb *db, streamdb **snap_out)
     int rc = check_db(db);
     if (rc)
         return rc;
-    streamdb *s = calloc(1, sizeof *s);
+    streamdb *s = sdb_calloc(1, sizeof *s);
     if (!s)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     s->env = db->env;
@@ -1741,10 +1747,10 @@ static void future_unref(streamdb_future *f)
     }
     pthread_mutex_unlock(&f->mu);
     if (!f->taken)
-        free(f->data);
+        sdb_free(f->data);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
-    free(f);
+    sdb_free(f);
 }
 
 static void future_finish(streamdb_future *f, int rc, void *data, size_t len)
@@ -1754,7 +1760,7 @@ static void future_finish(streamdb_future *f, int rc, void *data, size_t len)
         /* the callback owns the data */
         f->cb(f->ctx, rc, rc ? NULL : data, rc ? 0 : len);
         if (rc)
-            free(data);
+            sdb_free(data);
         data = NULL;
     }
     pthread_mutex_lock(&f->mu);
@@ -1776,12 +1782,12 @@ static void future_run(sdb_job *j)
     pthread_mutex_unlock(&f->mu);
     void *data = NULL;
     size_t len = 0;
-    sdb_vrec *rec = malloc(sizeof *rec);
+    sdb_vrec *rec = sdb_malloc(sizeof *rec);
     int rc = rec ? lookup_env(f->env, &f->view, f->path, f->plen, f->version, rec)
                  : sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     if (!rc)
         rc = read_whole_env(f->env, &f->view, rec, &data, &len);
-    free(rec);
+    sdb_free(rec);
     future_finish(f, rc, data, len);
 }
 
@@ -1798,7 +1804,7 @@ static int submit_get(streamdb *db, const char *path, size_t plen, int64_t versi
         rc = check_path(db->env, path, plen);
     if (rc)
         return rc;
-    streamdb_future *f = calloc(1, sizeof *f + plen + 1);
+    streamdb_future *f = sdb_calloc(1, sizeof *f + plen + 1);
     if (!f)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     memcpy(f->path, path, plen);
@@ -1828,7 +1834,7 @@ static int submit_get(streamdb *db, const char *path, size_t plen, int64_t versi
         sdb_view_end(db->env, &f->view);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->cv);
-        free(f);
+        sdb_free(f);
         return rc;
     }
     if (out)

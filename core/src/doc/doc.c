@@ -160,7 +160,7 @@ int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *id, uint64_
     while (rc == 0 && c.klen == 25 && !memcmp(c.key, key, 17)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
-            uint64_t *na = realloc(arr, cap * sizeof *na);
+            uint64_t *na = sdb_realloc(arr, cap * sizeof *na);
             if (!na) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
@@ -172,11 +172,11 @@ int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *id, uint64_
     }
     sdb_bt_close(&c);
     if (rc < 0) {
-        free(arr);
+        sdb_free(arr);
         return rc;
     }
     if (!n) {
-        free(arr);
+        sdb_free(arr);
         return sdb_err(STREAMDB_ERR_NOT_FOUND, "document has no versions");
     }
     /* oldest first */
@@ -293,7 +293,7 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
         return rc;
     }
     /* stored bytes -> CRC -> decrypt -> decompress */
-    uint8_t *tmp = malloc(c.len);
+    uint8_t *tmp = sdb_malloc(c.len);
     if (!tmp)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     rc = sdb_read_chunk(env, v, c.pgno, c.len, tmp);
@@ -315,7 +315,7 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
     }
     if (!rc && plain_crc)
         *plain_crc = sdb_crc32c(0, buf, logical);
-    free(tmp);
+    sdb_free(tmp);
     *ptr = buf;
     *len = logical;
     return rc;
@@ -354,7 +354,7 @@ int sdb_doc_read(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint64_t 
             done += clen;
             continue;
         }
-        if (!tmp && !(tmp = malloc(SDB_CHUNK))) {
+        if (!tmp && !(tmp = sdb_malloc(SDB_CHUNK))) {
             rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
             break;
         }
@@ -365,7 +365,7 @@ int sdb_doc_read(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint64_t 
         memcpy(buf + done, ptr + co, n);
         done += n;
     }
-    free(tmp);
+    sdb_free(tmp);
     *nread = done;
     return rc;
 }
@@ -376,7 +376,7 @@ static int docw_add_chunk(sdb_docw *d, const sdb_chunk *c)
 {
     if (d->nchunks == d->capchunks) {
         uint32_t nc = d->capchunks ? d->capchunks * 2 : 16;
-        sdb_chunk *n = realloc(d->chunks, nc * sizeof *n);
+        sdb_chunk *n = sdb_realloc(d->chunks, nc * sizeof *n);
         if (!n)
             return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
         d->chunks = n;
@@ -398,12 +398,12 @@ static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *da
     const uint8_t *src = data;
     int rc = 0;
     if (d->compress || env->crypt) {
-        tmp = malloc(sdb_compress_bound(len) > len ? sdb_compress_bound(len) : len);
+        tmp = sdb_malloc(sdb_compress_bound(len) > len ? sdb_compress_bound(len) : len);
         if (!tmp)
             return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
         size_t clen = len;
         if (d->compress && (rc = sdb_compress(data, len, tmp, &clen)) != 0) {
-            free(tmp);
+            sdb_free(tmp);
             return rc;
         }
         if (d->compress && clen < len) {
@@ -423,7 +423,7 @@ static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *da
         rc = sdb_gcm_seal(env->key, aad, sizeof aad, tmp, c.len, c.nonce, c.tag);
     }
     if (rc) {
-        free(tmp);
+        sdb_free(tmp);
         return rc;
     }
     c.crc = sdb_crc32c(0, src, c.len);
@@ -431,14 +431,14 @@ static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *da
         /* whole pages, so the file never ends mid-page */
         size_t full = (size_t)np * env->psize;
         if (full != c.len) {
-            uint8_t *pad = calloc(1, full);
+            uint8_t *pad = sdb_calloc(1, full);
             if (!pad) {
-                free(tmp);
+                sdb_free(tmp);
                 return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
             }
             memcpy(pad, src, c.len);
             rc = sdb_write_direct(env, w, c.pgno, pad, full);
-            free(pad);
+            sdb_free(pad);
         } else {
             rc = sdb_write_direct(env, w, c.pgno, src, c.len);
         }
@@ -446,7 +446,7 @@ static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *da
         rc = sdb_put_raw(env, w, c.pgno, src, c.len);
         w->wal_data_bytes += c.len;
     }
-    free(tmp);
+    sdb_free(tmp);
     if (!rc)
         rc = docw_add_chunk(d, &c);
     if (!rc)
@@ -466,7 +466,7 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
         if (!d->direct) {
             if (!d->buf) {
                 d->bufcap = keep + SDB_CHUNK;
-                if (!(d->buf = malloc(d->bufcap)))
+                if (!(d->buf = sdb_malloc(d->bufcap)))
                     return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
             }
             size_t n = d->bufcap - d->buflen < len ? d->bufcap - d->buflen : len;
@@ -504,8 +504,8 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
 
 void sdb_docw_free(sdb_docw *d)
 {
-    free(d->buf);
-    free(d->chunks);
+    sdb_free(d->buf);
+    sdb_free(d->chunks);
     memset(d, 0, sizeof *d);
 }
 
@@ -530,10 +530,10 @@ static int free_version(sdb_env *env, sdb_wtxn *w, const sdb_vrec *r)
         if (rc)
             return rc;
         uint32_t n = rd32(root.data + SDB_PAGE_HDR);
-        pgno_t *leaves = malloc((n + 1) * sizeof *leaves);
+        pgno_t *leaves = sdb_malloc((n + 1) * sizeof *leaves);
         if (!leaves || n > per_root(env)) {
             sdb_page_put(env, &root);
-            free(leaves);
+            sdb_free(leaves);
             return leaves ? sdb_err(STREAMDB_ERR_CORRUPT, "bad chunk map") : sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
         }
         for (uint32_t i = 0; i < n; i++)
@@ -541,7 +541,7 @@ static int free_version(sdb_env *env, sdb_wtxn *w, const sdb_vrec *r)
         sdb_page_put(env, &root);
         for (uint32_t i = 0; !rc && i < n; i++)
             rc = sdb_page_free(env, w, leaves[i], 1);
-        free(leaves);
+        sdb_free(leaves);
         if (!rc)
             rc = sdb_page_free(env, w, r->map_root, 1);
         return rc;
@@ -622,7 +622,7 @@ static int prune_versions(sdb_env *env, sdb_wtxn *w, const uint8_t *id, uint32_t
         if (++seen > keep) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 4;
-                uint64_t *no = realloc(old, cap * sizeof *no);
+                uint64_t *no = sdb_realloc(old, cap * sizeof *no);
                 if (!no) {
                     rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                     break;
@@ -635,7 +635,7 @@ static int prune_versions(sdb_env *env, sdb_wtxn *w, const uint8_t *id, uint32_t
     }
     sdb_bt_close(&c);
     if (rc < 0) {
-        free(old);
+        sdb_free(old);
         return rc;
     }
     rc = 0;
@@ -650,18 +650,18 @@ static int prune_versions(sdb_env *env, sdb_wtxn *w, const uint8_t *id, uint32_t
         if (!rc)
             rc = sdb_bt_del(env, w, &w->view.meta.doc_root, k, sdb_key_version(k, id, old[i]));
     }
-    free(old);
+    sdb_free(old);
     return rc;
 }
 
 int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, size_t plen,
                     uint8_t *id_out)
 {
-    sdb_vrec *r = calloc(1, sizeof *r);
-    uint8_t *val = malloc(sizeof r->inl + SDB_VREC_HDR);
+    sdb_vrec *r = sdb_calloc(1, sizeof *r);
+    uint8_t *val = sdb_malloc(sizeof r->inl + SDB_VREC_HDR);
     if (!r || !val) {
-        free(r);
-        free(val);
+        sdb_free(r);
+        sdb_free(val);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
     int rc = 0;
@@ -709,13 +709,13 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         }
     }
     if (!rc && exists) {
-        sdb_vrec *cur = malloc(sizeof *cur);
+        sdb_vrec *cur = sdb_malloc(sizeof *cur);
         rc = cur ? sdb_doc_version(env, &w->view, id, 0, cur) : sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
         if (!rc) {
             r->version = cur->version + 1;
             r->created = cur->created;
         }
-        free(cur);
+        sdb_free(cur);
     } else if (!rc) {
         new_id(env, w, id);
         r->version = 1;
@@ -741,8 +741,8 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         rc = prune_versions(env, w, id, env->cfg.versions_to_keep);
     if (!rc && id_out)
         memcpy(id_out, id, 16);
-    free(r);
-    free(val);
+    sdb_free(r);
+    sdb_free(val);
     return rc;
 }
 
@@ -750,11 +750,11 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
 
 static int has_version(sdb_env *env, const sdb_view *v, const uint8_t *id)
 {
-    sdb_vrec *r = malloc(sizeof *r);
+    sdb_vrec *r = sdb_malloc(sizeof *r);
     if (!r)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     int rc = sdb_doc_version(env, v, id, 0, r);
-    free(r);
+    sdb_free(r);
     if (rc == STREAMDB_ERR_NOT_FOUND)
         return sdb_err(rc, "no document with that id");
     return rc;
@@ -847,14 +847,14 @@ int sdb_doc_paths(sdb_env *env, const sdb_view *v, const uint8_t *id, char ***ou
     while (rc == 0 && c.klen >= 17 && !memcmp(c.key, key, 17)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 4;
-            char **na = realloc(arr, cap * sizeof *na);
+            char **na = sdb_realloc(arr, cap * sizeof *na);
             if (!na) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
             }
             arr = na;
         }
-        arr[n] = malloc(c.klen - 17 + 1);
+        arr[n] = sdb_malloc(c.klen - 17 + 1);
         if (!arr[n]) {
             rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
             break;
@@ -867,8 +867,8 @@ int sdb_doc_paths(sdb_env *env, const sdb_view *v, const uint8_t *id, char ***ou
     sdb_bt_close(&c);
     if (rc < 0) {
         for (size_t i = 0; i < n; i++)
-            free(arr[i]);
-        free(arr);
+            sdb_free(arr[i]);
+        sdb_free(arr);
         return rc;
     }
     *out = arr;
@@ -898,8 +898,8 @@ int sdb_doc_delete_id(sdb_env *env, sdb_wtxn *w, const uint8_t *id)
             w->view.meta.path_count--;
     }
     for (size_t i = 0; i < n; i++)
-        free(paths[i]);
-    free(paths);
+        sdb_free(paths[i]);
+    sdb_free(paths);
     if (!rc)
         rc = remove_versions(env, w, id);
     if (!rc)
@@ -956,7 +956,7 @@ static int doc_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *va
     }
     if (key[16] != 'V' || kl != 25)
         return sdb_err(STREAMDB_ERR_CORRUPT, "unknown document key kind %d", key[16]);
-    sdb_vrec *r = malloc(sizeof *r);
+    sdb_vrec *r = sdb_malloc(sizeof *r);
     if (!r)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     int rc = vrec_decode(env, key, val, vl, r);
@@ -986,7 +986,7 @@ static int doc_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *va
     if (!rc && (r->flags & SDB_V_INLINE)) {
         crc = sdb_crc32c(0, r->inl, r->size);
     } else if (!rc) {
-        uint8_t *buf = malloc(SDB_CHUNK);
+        uint8_t *buf = sdb_malloc(SDB_CHUNK);
         if (!buf)
             rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
         for (uint32_t i = 0; !rc && i < r->nchunks; i++) {
@@ -1001,12 +1001,12 @@ static int doc_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *va
             if (!rc)
                 crc = sdb_crc32c(crc, ptr, len);
         }
-        free(buf);
+        sdb_free(buf);
     }
     if (!rc && crc != r->crc)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document version %llu: content checksum mismatch",
                      (unsigned long long)r->version);
-    free(r);
+    sdb_free(r);
     return rc;
 }
 
@@ -1029,7 +1029,7 @@ static int path_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *v
 
 int sdb_doc_check(sdb_env *env, const sdb_view *v)
 {
-    uint8_t *owner = calloc(v->meta.npages + 1, 1);
+    uint8_t *owner = sdb_calloc(v->meta.npages + 1, 1);
     if (!owner)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     owner[0] = owner[1] = 9;
@@ -1056,8 +1056,8 @@ int sdb_doc_check(sdb_env *env, const sdb_view *v)
         rc = sdb_check_pages(env, v, owner);
     for (pgno_t p = SDB_FIRST_PAGE; !rc && p < v->meta.npages; p++)
         if (!owner[p])
-            rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is neither used nor free (leaked)", p);
-    free(owner);
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is neither used nor sdb_free(leaked)", p);
+    sdb_free(owner);
     return rc;
 }
 
@@ -1068,13 +1068,13 @@ int sdb_doc_verify(sdb_env *env, const sdb_view *v, const char *prefix, size_t p
 {
     *checked = 0;
     sdb_cursor_bt c;
-    uint8_t *buf = malloc(SDB_CHUNK);
-    sdb_vrec *r = malloc(sizeof *r);
-    char *path = malloc(STREAMDB_MAX_PATH + 1);
+    uint8_t *buf = sdb_malloc(SDB_CHUNK);
+    sdb_vrec *r = sdb_malloc(sizeof *r);
+    char *path = sdb_malloc(STREAMDB_MAX_PATH + 1);
     if (!buf || !r || !path) {
-        free(buf);
-        free(r);
-        free(path);
+        sdb_free(buf);
+        sdb_free(r);
+        sdb_free(path);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
     int rc = sdb_bt_seek(&c, env, v, v->meta.path_root, (const uint8_t *)prefix, plen);
@@ -1113,14 +1113,14 @@ int sdb_doc_verify(sdb_env *env, const sdb_view *v, const char *prefix, size_t p
             if (!rc)
                 (*checked)++;
         }
-        free(vers);
+        sdb_free(vers);
         if (rc)
             break;
         rc = sdb_bt_next(&c);
     }
     sdb_bt_close(&c);
-    free(buf);
-    free(r);
-    free(path);
+    sdb_free(buf);
+    sdb_free(r);
+    sdb_free(path);
     return rc == STREAMDB_DONE ? 0 : rc;
 }

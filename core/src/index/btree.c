@@ -212,8 +212,8 @@ typedef struct nodebuf {
 
 static void nb_free(nodebuf *nb)
 {
-    free(nb->e);
-    free(nb->arena);
+    sdb_free(nb->e);
+    sdb_free(nb->arena);
 }
 
 static int nb_reserve(nodebuf *nb, int n)
@@ -223,7 +223,7 @@ static int nb_reserve(nodebuf *nb, int n)
     int nc = nb->cap ? nb->cap * 2 : 64;
     while (nc < n)
         nc *= 2;
-    ent *ne = realloc(nb->e, nc * sizeof *ne);
+    ent *ne = sdb_realloc(nb->e, nc * sizeof *ne);
     if (!ne)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     nb->e = ne;
@@ -250,7 +250,7 @@ static int nb_decode(nodebuf *nb, const uint8_t *p, uint32_t psize, pgno_t pgno)
         total += plen + sl + vl;
     }
     nb->acap = total + 1;
-    nb->arena = malloc(nb->acap);
+    nb->arena = sdb_malloc(nb->acap);
     if (!nb->arena)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     uint8_t *a = nb->arena;
@@ -375,27 +375,27 @@ typedef struct split {
 static void split_free(split *s)
 {
     for (int i = 0; i < s->n; i++)
-        free(s->keys[i]);
-    free(s->keys);
-    free(s->klens);
-    free(s->pages);
+        sdb_free(s->keys[i]);
+    sdb_free(s->keys);
+    sdb_free(s->klens);
+    sdb_free(s->pages);
     memset(s, 0, sizeof *s);
 }
 
 static int split_push(split *s, const uint8_t *k, size_t kl, pgno_t page)
 {
-    uint8_t **nk = realloc(s->keys, (s->n + 1) * sizeof *nk);
+    uint8_t **nk = sdb_realloc(s->keys, (s->n + 1) * sizeof *nk);
     if (nk)
         s->keys = nk;
-    size_t *nl = realloc(s->klens, (s->n + 1) * sizeof *nl);
+    size_t *nl = sdb_realloc(s->klens, (s->n + 1) * sizeof *nl);
     if (nl)
         s->klens = nl;
-    pgno_t *np = realloc(s->pages, (s->n + 1) * sizeof *np);
+    pgno_t *np = sdb_realloc(s->pages, (s->n + 1) * sizeof *np);
     if (np)
         s->pages = np;
-    uint8_t *copy = malloc(kl ? kl : 1);
+    uint8_t *copy = sdb_malloc(kl ? kl : 1);
     if (!nk || !nl || !np || !copy) {
-        free(copy);
+        sdb_free(copy);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
     memcpy(copy, k, kl);
@@ -420,7 +420,7 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
     int n = nb->n;
     memset(out, 0, sizeof *out);
     int cuts[256], ncuts = 0;   /* piece boundaries: piece j = [cuts[j-1], cuts[j]) */
-    size_t *sums = malloc((size_t)(n + 1) * sizeof *sums);
+    size_t *sums = sdb_malloc((size_t)(n + 1) * sizeof *sums);
     if (!sums)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     sums[0] = 0;
@@ -455,7 +455,7 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
                 while (b < n && span_size(e, a, b + 1) <= ps)
                     b++;
                 if (ncuts == 255) {
-                    free(sums);
+                    sdb_free(sums);
                     return sdb_err(STREAMDB_ERR_INTERNAL, "node split into too many pages");
                 }
                 cuts[ncuts++] = b;
@@ -480,7 +480,8 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
             if (!rc)
                 rc = split_push(out, e[start].k, e[start].kl, target);
             if (rc) {
-                free(sums);
+                sdb_free(sums);
+                split_free(out);
                 return rc;
             }
             if (!nb->leaf) {
@@ -493,13 +494,14 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
         if (!rc && span_size(e, a, end) > ps)
             rc = sdb_err(STREAMDB_ERR_INTERNAL, "tree node piece does not fit a page");
         if (rc) {
-            free(sums);
+            sdb_free(sums);
+            split_free(out);
             return rc;
         }
         encode(data, ps, nb->leaf, leftmost, e, a, end);
         start = end;
     }
-    free(sums);
+    sdb_free(sums);
 #undef span_size
     return 0;
 }
@@ -509,6 +511,7 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
 static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint8_t *key,
                    size_t klen, const uint8_t *val, size_t vlen, int *replaced, split *out)
 {
+    memset(out, 0, sizeof *out);   /* every return leaves a valid (maybe empty) split */
     if (depth >= SDB_BT_MAXDEPTH)
         return sdb_err(STREAMDB_ERR_CORRUPT, "tree deeper than %d levels", SDB_BT_MAXDEPTH);
     sdb_page pg;
@@ -583,9 +586,9 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         }
     } else {
         rc = nb_reserve(&nb, nb.n + sub.n + 1);
-        uint8_t (*cbuf)[4] = malloc(sub.n * 4 + 1);
+        uint8_t (*cbuf)[4] = sdb_malloc(sub.n * 4 + 1);
         if (rc || !cbuf) {
-            free(cbuf);
+            sdb_free(cbuf);
             nb_free(&nb);
             split_free(&sub);
             return rc ? rc : sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
@@ -602,7 +605,7 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         }
         nb.n += sub.n;
         rc = nb_store(env, w, &nb, pgno, pos + sub.n - 1 == nb.n - 1 ? nb.n - 1 : pos, out);
-        free(cbuf);
+        sdb_free(cbuf);
         split_free(&sub);
         nb_free(&nb);
         return rc;
@@ -644,7 +647,7 @@ int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
     memset(&nb, 0, sizeof nb);
     nb.leftmost = *root;
     rc = nb_reserve(&nb, s.n);
-    uint8_t (*cbuf)[4] = malloc(s.n * 4 + 1);
+    uint8_t (*cbuf)[4] = sdb_malloc(s.n * 4 + 1);
     if (!rc && cbuf) {
         for (int i = 0; i < s.n; i++) {
             wr32(cbuf[i], s.pages[i]);
@@ -654,7 +657,7 @@ int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
         pgno_t np;
         uint8_t *data;
         rc = sdb_page_new(env, w, &np, &data);
-        split up;
+        split up = {0};
         if (!rc)
             rc = nb_store(env, w, &nb, np, nb.n - 1, &up);
         if (!rc && up.n) {
@@ -667,7 +670,7 @@ int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
     } else if (!rc) {
         rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
-    free(cbuf);
+    sdb_free(cbuf);
     nb_free(&nb);
     split_free(&s);
     return rc;

@@ -282,10 +282,10 @@ static uint32_t hash32(uint32_t x)
 static int fhash_grow(sdb_env *env)
 {
     uint32_t ncap = env->fhcap ? env->fhcap * 2 : 1024;
-    uint32_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
+    uint32_t *nk = sdb_calloc(ncap, sizeof *nk), *nv = sdb_calloc(ncap, sizeof *nv);
     if (!nk || !nv) {
-        free(nk);
-        free(nv);
+        sdb_free(nk);
+        sdb_free(nv);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the log index");
     }
     for (uint32_t i = 0; i < env->fhcap; i++) {
@@ -297,8 +297,8 @@ static int fhash_grow(sdb_env *env)
         nk[j] = env->fhkey[i];
         nv[j] = env->fhash[i];
     }
-    free(env->fhkey);
-    free(env->fhash);
+    sdb_free(env->fhkey);
+    sdb_free(env->fhash);
     env->fhkey = nk;
     env->fhash = nv;
     env->fhcap = ncap;
@@ -319,11 +319,42 @@ static uint32_t *fhash_slot(sdb_env *env, pgno_t pgno)
 }
 
 /* Appends local frame idx (== nframes) for pgno to the index. mu held. */
+/* Makes room for extra more frames and one more pending commit, so that the
+ * indexing after a commit's frames are in the log cannot fail: an allocation
+ * failure must come before the log holds the commit, never after.  mu held. */
+static int findex_reserve(sdb_env *env, uint32_t extra)
+{
+    if (env->nframes + (uint64_t)extra > env->capframes) {
+        uint32_t ncap = env->capframes ? env->capframes : 1024;
+        while (ncap < env->nframes + (uint64_t)extra)
+            ncap *= 2;
+        sdb_frame *nf = sdb_realloc(env->frames, ncap * sizeof *nf);
+        if (!nf)
+            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the log index");
+        env->frames = nf;
+        env->capframes = ncap;
+    }
+    while ((env->fhcount + (uint64_t)extra) * 2 > env->fhcap) {
+        int rc = fhash_grow(env);
+        if (rc)
+            return rc;
+    }
+    if (env->npend == env->cappend) {
+        size_t nc = env->cappend ? env->cappend * 2 : 16;
+        sdb_pending *np = sdb_realloc(env->pend, nc * sizeof *np);
+        if (!np)
+            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+        env->pend = np;
+        env->cappend = nc;
+    }
+    return 0;
+}
+
 static int findex_add(sdb_env *env, pgno_t pgno)
 {
     if (env->nframes == env->capframes) {
         uint32_t ncap = env->capframes ? env->capframes * 2 : 1024;
-        sdb_frame *nf = realloc(env->frames, ncap * sizeof *nf);
+        sdb_frame *nf = sdb_realloc(env->frames, ncap * sizeof *nf);
         if (!nf)
             return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the log index");
         env->frames = nf;
@@ -407,8 +438,8 @@ static void cache_detach(sdb_env *env, sdb_centry *e)
     if (e->refs)
         e->detached = 1;
     else {
-        free(e->data);
-        free(e);
+        sdb_free(e->data);
+        sdb_free(e);
     }
 }
 
@@ -429,7 +460,7 @@ static void cache_evict(sdb_env *env)
  * (before a log reset) -- mu held, ckpt held exclusively. */
 static void cache_drop_main_copies(sdb_env *env)
 {
-    for (uint32_t b = 0; b < env->chcap; b++) {
+    for (uint32_t b = 0; env->chash && b < env->chcap; b++) {
         sdb_centry *e = env->chash[b];
         while (e) {
             sdb_centry *next = e->hnext;
@@ -574,11 +605,11 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     pthread_mutex_unlock(&env->mu);
     atomic_fetch_add_explicit(&env->misses, 1, memory_order_relaxed);
 
-    sdb_centry *e = calloc(1, sizeof *e);
-    uint8_t *data = malloc(env->psize);
+    sdb_centry *e = sdb_calloc(1, sizeof *e);
+    uint8_t *data = sdb_malloc(env->psize);
     if (!e || !data) {
-        free(e);
-        free(data);
+        sdb_free(e);
+        sdb_free(data);
         pthread_rwlock_unlock(&env->ckpt);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory reading page %u", pgno);
     }
@@ -595,8 +626,8 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
             rc = page_open(env, data, pgno);
     }
     if (rc) {
-        free(e);
-        free(data);
+        sdb_free(e);
+        sdb_free(data);
         return rc;
     }
     e->pgno = pgno;
@@ -609,8 +640,8 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         if (o->pgno == pgno && o->fno == g) {
             o->refs++;
             pthread_mutex_unlock(&env->mu);
-            free(e);
-            free(data);
+            sdb_free(e);
+            sdb_free(data);
             out->data = o->data;
             out->entry = o;
             return 0;
@@ -636,8 +667,8 @@ void sdb_page_put(sdb_env *env, sdb_page *p)
         return;
     pthread_mutex_lock(&env->mu);
     if (--e->refs == 0 && e->detached) {
-        free(e->data);
-        free(e);
+        sdb_free(e->data);
+        sdb_free(e);
     }
     pthread_mutex_unlock(&env->mu);
 }
@@ -752,7 +783,7 @@ static int runs_reserve(sdb_run **runs, size_t *cap, size_t need)
     size_t ncap = *cap ? *cap : 64;
     while (ncap < need)
         ncap *= 2;
-    sdb_run *n = realloc(*runs, ncap * sizeof *n);
+    sdb_run *n = sdb_realloc(*runs, ncap * sizeof *n);
     if (!n)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the free list");
     *runs = n;
@@ -901,11 +932,11 @@ int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out)
         pthread_mutex_unlock(&env->wlock);
         return sdb_err(STREAMDB_ERR_FATAL, "an earlier write or sync failed; reopen the database");
     }
-    sdb_wtxn *w = calloc(1, sizeof *w);
+    sdb_wtxn *w = sdb_calloc(1, sizeof *w);
     if (!w || runs_reserve(&w->runs, &w->capruns, env->nruns + 4)) {
         if (w)
-            free(w->runs);
-        free(w);
+            sdb_free(w->runs);
+        sdb_free(w);
         pthread_mutex_unlock(&env->wlock);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory starting a transaction");
     }
@@ -929,14 +960,14 @@ static void wtxn_free(sdb_wtxn *w)
         sdb_dirty *d = w->dhash[b];
         while (d) {
             sdb_dirty *n = d->next;
-            free(d->data);
-            free(d);
+            sdb_free(d->data);
+            sdb_free(d);
             d = n;
         }
     }
-    free(w->dhash);
-    free(w->runs);
-    free(w);
+    sdb_free(w->dhash);
+    sdb_free(w->runs);
+    sdb_free(w);
 }
 
 void sdb_wtxn_abort(sdb_env *env, sdb_wtxn *w)
@@ -949,7 +980,7 @@ static int dirty_add(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
 {
     if ((w->ndirty + 1) * 2 > w->dcap) {
         uint32_t ncap = w->dcap ? w->dcap * 2 : 64;
-        sdb_dirty **nh = calloc(ncap, sizeof *nh);
+        sdb_dirty **nh = sdb_calloc(ncap, sizeof *nh);
         if (!nh)
             return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
         for (uint32_t b = 0; b < w->dcap; b++) {
@@ -962,15 +993,15 @@ static int dirty_add(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
                 d = n;
             }
         }
-        free(w->dhash);
+        sdb_free(w->dhash);
         w->dhash = nh;
         w->dcap = ncap;
     }
-    sdb_dirty *d = malloc(sizeof *d);
-    uint8_t *buf = malloc(env->psize);
+    sdb_dirty *d = sdb_malloc(sizeof *d);
+    uint8_t *buf = sdb_malloc(env->psize);
     if (!d || !buf) {
-        free(d);
-        free(buf);
+        sdb_free(d);
+        sdb_free(buf);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     }
     d->pgno = pgno;
@@ -993,8 +1024,8 @@ static void dirty_remove(sdb_wtxn *w, pgno_t pgno)
         if ((*pp)->pgno == pgno) {
             sdb_dirty *d = *pp;
             *pp = d->next;
-            free(d->data);
-            free(d);
+            sdb_free(d->data);
+            sdb_free(d);
             w->ndirty--;
             return;
         }
@@ -1201,7 +1232,7 @@ static int freelist_store(sdb_env *env, sdb_wtxn *w)
     while (!rc && (uint64_t)have * per < w->nruns) {
         if (have == cap) {
             cap = cap ? cap * 2 : 8;
-            pgno_t *np = realloc(pages, cap * sizeof *np);
+            pgno_t *np = sdb_realloc(pages, cap * sizeof *np);
             if (!np) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
@@ -1215,7 +1246,7 @@ static int freelist_store(sdb_env *env, sdb_wtxn *w)
         }
     }
     if (rc) {
-        free(pages);
+        sdb_free(pages);
         return rc;
     }
     /* sdb_page_new counted each taken page out of free_pages already */
@@ -1241,7 +1272,7 @@ static int freelist_store(sdb_env *env, sdb_wtxn *w)
     }
     if (!rc)
         w->view.meta.free_head = have ? pages[0] : 0;
-    free(pages);
+    sdb_free(pages);
     return rc;
 }
 
@@ -1337,12 +1368,12 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
             goto fail;
     }
     /* Append frames: dirty pages by page number, then the meta as commit frame. */
-    sdb_dirty **list = malloc((w->ndirty + 1) * sizeof *list);
+    sdb_dirty **list = sdb_malloc((w->ndirty + 1) * sizeof *list);
     size_t fsz = frame_size(env), batch_max = 64, nb = 0;
-    uint8_t *buf = malloc(batch_max * fsz);
+    uint8_t *buf = sdb_malloc(batch_max * fsz);
     if (!list || !buf) {
-        free(list);
-        free(buf);
+        sdb_free(list);
+        sdb_free(buf);
         rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
         goto fail;
     }
@@ -1351,10 +1382,10 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
         for (sdb_dirty *d = w->dhash[b]; d; d = d->next)
             list[n++] = d;
     qsort(list, n, sizeof *list, cmp_pgno);
-    uint8_t *metapage = malloc(env->psize);
+    uint8_t *metapage = sdb_malloc(env->psize);
     if (!metapage) {
-        free(list);
-        free(buf);
+        sdb_free(list);
+        sdb_free(buf);
         rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
         goto fail;
     }
@@ -1362,7 +1393,14 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
      * recovery then tells damage under them from a torn tail [F4] */
     pthread_mutex_lock(&env->mu);
     w->view.meta.acked_frames = env->cfg.sync_commits ? (uint32_t)(env->durable - env->wal_base) : 0;
+    rc = findex_reserve(env, (uint32_t)n + 1);
     pthread_mutex_unlock(&env->mu);
+    if (rc) {
+        sdb_free(list);
+        sdb_free(buf);
+        sdb_free(metapage);
+        goto fail;
+    }
     meta_encode(env, &w->view.meta, metapage, 0);
     uint32_t first = env->nframes;  /* stable: only the writer appends */
     uint32_t cksum = env->wal_cksum;
@@ -1401,27 +1439,17 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
             nb = 0;
         }
     }
-    free(buf);
-    free(metapage);
+    sdb_free(buf);
+    sdb_free(metapage);
     if (rc) {
-        free(list);
+        sdb_free(list);
         goto fail;
     }
     /* Index the frames and hand the state to the next writer. */
     pthread_mutex_lock(&env->mu);
     for (size_t i = 0; i <= n && !rc; i++)
-        rc = findex_add(env, i < n ? list[i]->pgno : 0);
-    free(list);
-    if (!rc && env->npend == env->cappend) {
-        size_t nc = env->cappend ? env->cappend * 2 : 16;
-        sdb_pending *np = realloc(env->pend, nc * sizeof *np);
-        if (!np)
-            rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-        else {
-            env->pend = np;
-            env->cappend = nc;
-        }
-    }
+        rc = findex_add(env, i < n ? list[i]->pgno : 0);   /* room reserved: cannot fail */
+    sdb_free(list);
     uint64_t g = env->wal_base + env->nframes;
     if (!rc) {
         env->pend[env->npend].fno = g;
@@ -1459,14 +1487,14 @@ fail:
 
 static int write_meta_slot(sdb_env *env, const sdb_meta *m)
 {
-    uint8_t *page = malloc(env->psize);
+    uint8_t *page = sdb_malloc(env->psize);
     if (!page)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     sdb_meta mm = *m;
     pgno_t slot = (pgno_t)(mm.seq & 1);
     meta_encode(env, &mm, page, slot);
     int rc = sdb_io_write(env, env->dbf, page, env->psize, (uint64_t)slot * env->psize, env->path);
-    free(page);
+    sdb_free(page);
     if (!rc)
         rc = sdb_io_sync(env, env->dbf, env->path);
     return rc;
@@ -1561,11 +1589,11 @@ int sdb_checkpoint(sdb_env *env, int force)
         goto reset;
     }
     /* newest frame <= limit of each page: walk the frames backwards */
-    uint8_t *seen = calloc((size_t)env->wmeta.npages / 8 + 1, 1);
-    uint8_t *page = malloc(env->psize);
+    uint8_t *seen = sdb_calloc((size_t)env->wmeta.npages / 8 + 1, 1);
+    uint8_t *page = sdb_malloc(env->psize);
     if (!seen || !page) {
-        free(seen);
-        free(page);
+        sdb_free(seen);
+        sdb_free(page);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory in checkpoint");
     }
     int rc = 0;
@@ -1592,8 +1620,8 @@ int sdb_checkpoint(sdb_env *env, int force)
         if (!rc)
             rc = sdb_io_write(env, env->dbf, page, env->psize, (uint64_t)p * env->psize, env->path);
     }
-    free(seen);
-    free(page);
+    sdb_free(seen);
+    sdb_free(page);
     if (!rc && !have_meta)
         rc = sdb_err(STREAMDB_ERR_INTERNAL, "checkpoint found no commit frame");
     if (rc)
@@ -1710,17 +1738,17 @@ static __thread char env_fallback_why[256];
 
 static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback)
 {
-    uint8_t *page = malloc(65536);
+    uint8_t *page = sdb_malloc(65536);
     if (!page)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     if (fsize < 512) {
-        free(page);
+        sdb_free(page);
         return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is not a StreamDb database (%llu bytes)",
                        env->path, (unsigned long long)fsize);
     }
     int rc = sdb_io_read(env, env->dbf, page, 512, 0, env->path);
     if (rc) {
-        free(page);
+        sdb_free(page);
         return rc;
     }
     if (memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
@@ -1728,27 +1756,27 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
         uint32_t ps = env->cfg.page_size;
         int r1 = fsize < 2ull * ps ? 1 : sdb_io_read(env, env->dbf, page, 512, ps, env->path);
         if (r1 == STREAMDB_ERR_IO) {
-            free(page);
+            sdb_free(page);
             return r1;
         }
         if (r1 || memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
-            free(page);
+            sdb_free(page);
             return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is not a StreamDb database", env->path);
         }
     }
     uint32_t ps = rd32(page + 84);
     if (ps < 4096 || ps > 65536 || (ps & (ps - 1))) {
-        free(page);
+        sdb_free(page);
         return sdb_err(STREAMDB_ERR_CORRUPT, "%s: header gives page size %u", env->path, ps);
     }
     if (env->cfg.page_size && ps != env->cfg.page_size) {
-        free(page);
+        sdb_free(page);
         return sdb_err(STREAMDB_ERR_INCOMPATIBLE, "%s was made with page size %u, the "
                        "configuration asks for %u", env->path, ps, env->cfg.page_size);
     }
     env->psize = ps;
     if (fsize < 2ull * ps) {
-        free(page);
+        sdb_free(page);
         return sdb_err(STREAMDB_ERR_CORRUPT, "%s is truncated (%llu bytes)", env->path,
                        (unsigned long long)fsize);
     }
@@ -1758,14 +1786,14 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
     for (int s = 0; s < 2; s++) {
         int r = sdb_io_read(env, env->dbf, page, ps, (uint64_t)s * ps, env->path);
         if (r == STREAMDB_ERR_IO) {
-            free(page);
+            sdb_free(page);
             return r;   /* the disk failed: not a damaged slot */
         }
         ok[s] = !r && !meta_decode(env, page, (pgno_t)s, &m[s]);
         if (!ok[s] && !why[0])
             snprintf(why, sizeof why, "%s", streamdb_errmsg(NULL));
     }
-    free(page);
+    sdb_free(page);
     if (!ok[0] && !ok[1])
         return sdb_err(STREAMDB_ERR_CORRUPT, "%s: both header slots are damaged (%s)", env->path, why);
     int s = (ok[0] && ok[1]) ? (m[1].seq > m[0].seq) : ok[1];
@@ -1807,7 +1835,7 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
     env->wal_salt = rd32(h + 12);
     uint32_t cksum = env->wal_salt, last_ok_cksum = cksum;
     size_t fsz = frame_size(env);
-    uint8_t *f = malloc(fsz);
+    uint8_t *f = sdb_malloc(fsz);
     if (!f)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     uint32_t i = 0, ncommit = 0;
@@ -1829,7 +1857,7 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
         cksum = c;
         if (i == cap) {
             cap = cap ? cap * 2 : 1024;
-            pgno_t *np = realloc(pg, cap * sizeof *np);
+            pgno_t *np = sdb_realloc(pg, cap * sizeof *np);
             if (!np) {
                 rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
                 break;
@@ -1866,12 +1894,12 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
                          env->walpath, i, m.acked_frames);
     }
     sdb_err_clear_unless(rc);
-    free(f);
+    sdb_free(f);
     pthread_mutex_lock(&env->mu);
     for (uint32_t k = 0; !rc && k < ncommit; k++)
         rc = findex_add(env, pg[k]);
     pthread_mutex_unlock(&env->mu);
-    free(pg);
+    sdb_free(pg);
     if (rc)
         return rc;
     env->wal_cksum = last_ok_cksum;
@@ -1930,29 +1958,29 @@ static void env_free(sdb_env *env)
     sdb_pcache_destroy(env);
     if (env->map)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
-    free((void *)env->vbits);
+    sdb_free((void *)env->vbits);
     if (env->walf)
         env->vfs->close(env->walf);
     if (env->dbf)
         env->vfs->close(env->dbf);
-    for (uint32_t b = 0; b < env->chcap; b++) {
+    for (uint32_t b = 0; env->chash && b < env->chcap; b++) {
         sdb_centry *e = env->chash[b];
         while (e) {
             sdb_centry *n = e->hnext;
-            free(e->data);
-            free(e);
+            sdb_free(e->data);
+            sdb_free(e);
             e = n;
         }
     }
-    free(env->chash);
-    free(env->frames);
-    free(env->fhash);
-    free(env->fhkey);
-    free(env->pend);
-    free(env->runs);
-    free(env->path);
-    free(env->walpath);
-    free(env->killpoint);
+    sdb_free(env->chash);
+    sdb_free(env->frames);
+    sdb_free(env->fhash);
+    sdb_free(env->fhkey);
+    sdb_free(env->pend);
+    sdb_free(env->runs);
+    sdb_free(env->path);
+    sdb_free(env->walpath);
+    sdb_free(env->killpoint);
     pthread_mutex_destroy(&env->mu);
     pthread_rwlock_destroy(&env->ckpt);
     pthread_mutex_destroy(&env->wlock);
@@ -1960,13 +1988,13 @@ static void env_free(sdb_env *env)
     pthread_cond_destroy(&env->scond);
     explicit_bzero(env->cfg.encryption_key, sizeof env->cfg.encryption_key);
     explicit_bzero(env->key, sizeof env->key);
-    free(env);
+    sdb_free(env);
 }
 
 int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
 {
     *out = NULL;
-    sdb_env *env = calloc(1, sizeof *env);
+    sdb_env *env = sdb_calloc(1, sizeof *env);
     if (!env)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     if (cfg)
@@ -1984,7 +2012,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     sdb_pcache_init(env, env->cfg.path_cache_size);
     const char *kp = getenv("STREAMDB_KILLPOINT");
     if (kp && *kp) {
-        env->killpoint = strdup(kp);
+        env->killpoint = sdb_strdup(kp);
         const char *colon = env->killpoint ? strchr(env->killpoint, ':') : NULL;
         env->killcount = colon ? atol(colon + 1) : 1;
     }
@@ -1999,8 +2027,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     env->readonly = env->cfg.read_only;
     atomic_store(&env->quick, env->cfg.quick_mode);
     size_t plen = strlen(path);
-    env->path = strdup(path);
-    env->walpath = malloc(plen + 5);
+    env->path = sdb_strdup(path);
+    env->walpath = sdb_malloc(plen + 5);
     if (!env->path || !env->walpath) {
         env_free(env);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
@@ -2028,7 +2056,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             rc = sdb_err(STREAMDB_ERR_READONLY, "cannot open %s for %s: %s", path,
                          env->cfg.read_only ? "reading" : "writing (try read_only)", strerror(e));
         else
-            rc = sdb_err(e == ENOENT ? STREAMDB_ERR_NOT_FOUND : STREAMDB_ERR_IO, "open of %s "
+            rc = sdb_err(e == ENOENT ? STREAMDB_ERR_NOT_FOUND : e == ENOMEM ? STREAMDB_ERR_NOMEM :
+                         STREAMDB_ERR_IO, "open of %s "
                          "failed: %s", path, strerror(e));
         env_free(env);
         return rc;
@@ -2130,7 +2159,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
     env->chcap = 1;
     while (env->chcap < env->cache_cap * 2)
         env->chcap *= 2;
-    env->chash = calloc(env->chcap, sizeof *env->chash);
+    env->chash = sdb_calloc(env->chcap, sizeof *env->chash);
     if (!env->chash) {
         env_free(env);
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
@@ -2148,7 +2177,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         VFS_CALL(e, env->vfs->open(env->vfs, env->walpath, (env->readonly ? STREAMDB_VFS_READONLY : 0) |
                            STREAMDB_VFS_CREATE * !env->readonly, env->cfg.file_mode, &env->walf));
         if (e) {
-            rc = sdb_err(STREAMDB_ERR_IO, "open of %s failed: %s", env->walpath, strerror(e));
+            rc = sdb_err(e == ENOMEM ? STREAMDB_ERR_NOMEM : STREAMDB_ERR_IO, "open of %s failed: %s",
+                         env->walpath, strerror(e));
             env_free(env);
             return rc;
         }
@@ -2192,7 +2222,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
                     strerror(e));
         } else if (!env->crypt) {
             /* one bit per mappable page; calloc'd pages stay untouched until used */
-            env->vbits = calloc(env->maplen / env->psize / 64 + 1, sizeof *env->vbits);
+            env->vbits = sdb_calloc(env->maplen / env->psize / 64 + 1, sizeof *env->vbits);
         }
     }
     /* the free list of the newest state */
@@ -2240,7 +2270,7 @@ int sdb_check_pages(sdb_env *env, const sdb_view *v, uint8_t *owner)
         }
         total += runs[i].count;
     }
-    free(runs);
+    sdb_free(runs);
     if (!rc && total != v->meta.free_pages)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "free list holds %llu pages, the header says %llu",
                      (unsigned long long)total, (unsigned long long)v->meta.free_pages);

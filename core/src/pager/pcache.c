@@ -30,7 +30,7 @@ void sdb_pcache_init(sdb_env *env, uint32_t cap)
     c->hcap = 1;
     while (c->hcap < cap * 2)
         c->hcap *= 2;
-    c->hash = calloc(c->hcap, sizeof *c->hash);
+    c->hash = sdb_calloc(c->hcap, sizeof *c->hash);
     if (!c->hash)
         c->cap = 0;   /* no cache: every lookup walks the tree */
 }
@@ -44,7 +44,7 @@ static void unlink_entry(sdb_pcache *c, sdb_pcentry *e)
     e->lprev->lnext = e->lnext;
     e->lnext->lprev = e->lprev;
     c->n--;
-    free(e);
+    sdb_free(e);
 }
 
 static void clear_all(sdb_pcache *c)
@@ -58,7 +58,7 @@ void sdb_pcache_destroy(sdb_env *env)
     sdb_pcache *c = &env->pcache;
     if (c->hash)
         clear_all(c);
-    free(c->hash);
+    sdb_free(c->hash);
     c->hash = NULL;
     pthread_mutex_destroy(&c->mu);
 }
@@ -97,7 +97,7 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     sdb_pcache *c = &env->pcache;
     if (!c->cap)
         return;
-    sdb_pcentry *e = malloc(sizeof *e + len);
+    sdb_pcentry *e = sdb_malloc(sizeof *e + len);
     if (!e)
         return;
     e->hash = phash(path, len);
@@ -108,13 +108,13 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     if (v->meta.txnid < c->epoch) {
         /* this view is older than the newest path change: its answer may be stale */
         pthread_mutex_unlock(&c->mu);
-        free(e);
+        sdb_free(e);
         return;
     }
     for (sdb_pcentry *o = c->hash[e->hash & (c->hcap - 1)]; o; o = o->hnext)
         if (o->hash == e->hash && o->len == len && !memcmp(o->path, path, len)) {
             pthread_mutex_unlock(&c->mu);
-            free(e);
+            sdb_free(e);
             return;
         }
     e->hnext = c->hash[e->hash & (c->hcap - 1)];

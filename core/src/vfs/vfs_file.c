@@ -35,7 +35,7 @@ static int f_open(const streamdb_vfs *vfs, const char *name, int flags, unsigned
     } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return errno;
-    streamdb_file *f = malloc(sizeof *f);
+    streamdb_file *f = sdb_malloc(sizeof *f);
     if (!f) {
         close(fd);
         return ENOMEM;
@@ -48,7 +48,7 @@ static int f_open(const streamdb_vfs *vfs, const char *name, int flags, unsigned
 static int f_close(streamdb_file *f)
 {
     int rc = close(f->fd) ? errno : 0;
-    free(f);
+    sdb_free(f);
     return rc == EINTR ? 0 : rc;
 }
 
@@ -141,11 +141,11 @@ static int f_remove(const streamdb_vfs *vfs, const char *name)
 
 static int f_sync_dir(const streamdb_vfs *vfs, const char *name)
 {
-    char *copy = strdup(name);
+    char *copy = sdb_strdup(name);
     if (!copy)
         return ENOMEM;
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
+    sdb_free(copy);
     if (fd < 0)
         return errno;
     int rc = fsync(fd) ? errno : 0;

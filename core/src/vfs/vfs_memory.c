@@ -48,16 +48,16 @@ static int m_open(const streamdb_vfs *vfs, const char *name, int flags, unsigned
             pthread_mutex_unlock(&m->mu);
             return ENOENT;
         }
-        n = calloc(1, sizeof *n);
-        if (!n || !(n->name = strdup(name))) {
-            free(n);
+        n = sdb_calloc(1, sizeof *n);
+        if (!n || !(n->name = sdb_strdup(name))) {
+            sdb_free(n);
             pthread_mutex_unlock(&m->mu);
             return ENOMEM;
         }
         n->next = m->files;
         m->files = n;
     }
-    streamdb_file *f = calloc(1, sizeof *f);
+    streamdb_file *f = sdb_calloc(1, sizeof *f);
     pthread_mutex_unlock(&m->mu);
     if (!f)
         return ENOMEM;
@@ -75,7 +75,7 @@ static int m_close(streamdb_file *f)
     else if (f->locked == 1)
         f->n->lock_sh--;
     pthread_mutex_unlock(&f->m->mu);
-    free(f);
+    sdb_free(f);
     return 0;
 }
 
@@ -99,7 +99,7 @@ static int grow(mem_node *nd, uint64_t size)
     uint64_t cap = nd->cap ? nd->cap : 65536;
     while (cap < size)
         cap *= 2;
-    uint8_t *d = realloc(nd->data, (size_t)cap);
+    uint8_t *d = sdb_realloc(nd->data, (size_t)cap);
     if (!d)
         return ENOMEM;
     memset(d + nd->cap, 0, (size_t)(cap - nd->cap));
@@ -192,9 +192,9 @@ static int m_remove(const streamdb_vfs *vfs, const char *name)
         if (!strcmp((*pp)->name, name)) {
             mem_node *n = *pp;
             *pp = n->next;
-            free(n->name);
-            free(n->data);
-            free(n);
+            sdb_free(n->name);
+            sdb_free(n->data);
+            sdb_free(n);
             break;
         }
     }
@@ -206,7 +206,7 @@ static int m_sync_dir(const streamdb_vfs *vfs, const char *name) { return 0; }
 
 STREAMDB_API streamdb_vfs *streamdb_vfs_memory_new(void)
 {
-    mem_vfs *m = calloc(1, sizeof *m);
+    mem_vfs *m = sdb_calloc(1, sizeof *m);
     if (!m)
         return NULL;
     pthread_mutex_init(&m->mu, NULL);
@@ -224,10 +224,10 @@ STREAMDB_API void streamdb_vfs_memory_free(streamdb_vfs *vfs)
     while (m->files) {
         mem_node *n = m->files;
         m->files = n->next;
-        free(n->name);
-        free(n->data);
-        free(n);
+        sdb_free(n->name);
+        sdb_free(n->data);
+        sdb_free(n);
     }
     pthread_mutex_destroy(&m->mu);
-    free(m);
+    sdb_free(m);
 }
