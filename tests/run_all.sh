@@ -23,6 +23,9 @@ cmake --build "$out/asan" -j"$jobs"
 (cd "$out/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 STREAMDB_CRASH_ITERS=10 \
    ctest --output-on-failure -j"$jobs")   # C tests, torture smoke families, fuzz corpus replay
 
+step "C: coverage (T12): ctest under gcov, system-call faults under the VFS, every VFS error branch reached"
+tests/torture/coverage.sh "$out/coverage"
+
 step "C: threaded tests under ThreadSanitizer"
 cmake -S . -B "$out/tsan" -DCMAKE_BUILD_TYPE=Debug -DSTREAMDB_SANITIZE=thread \
       -DSTREAMDB_BUILD_LUA=OFF -DSTREAMDB_BUILD_CLI=OFF >/dev/null

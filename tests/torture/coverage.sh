@@ -216,8 +216,8 @@ if [ "${T12_SKIP_CTEST:-0}" != 1 ]; then
     echo "T12: ctest FAILED:"
     grep -E 'tests passed|\(Failed\)|\(SEGFAULT\)|\(Timeout\)|Exception|\*\*\*' "$logs/ctest.log" | tail -20
   fi
+  T12_WORK=$work python3 "$work/gcovsum.py" "$root" "$build" "$here/coverage_vfs_branches.txt" brief || true
 fi
-T12_WORK=$work python3 "$work/gcovsum.py" "$root" "$build" "$here/coverage_vfs_branches.txt" brief || true
 t2=$(date +%s)
 
 # ---- 2. system-call faults under the VFS: driver and CLI shim ----

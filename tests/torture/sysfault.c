@@ -900,6 +900,11 @@ static void memory_checks(void)
         if (vfs->truncate(f, 100) || vfs->size(f, &sz) || sz != 100) FAILF("memory vfs: truncate to 100");
         vfs->close(f);
     }
+    /* remove (the core never removes a file): gone afterwards, absent is no error */
+    int ex = -1;
+    if (vfs->remove(vfs, "/f") || vfs->exists(vfs, "/f", &ex) || ex != 0)
+        FAILF("memory vfs: remove left the file (exists %d)", ex);
+    if (vfs->remove(vfs, "/f")) FAILF("memory vfs: remove of an absent file is not 0");
     streamdb_vfs_memory_free(vfs);
     streamdb_vfs_memory_free(NULL);
 }
@@ -1031,6 +1036,10 @@ int main(int argc, char **argv)
     if (S == MAP_FAILED) return 2;
     memset(S, 0, sizeof *S);
     snprintf(dir, sizeof dir, "%s", argv[1]);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        fprintf(stderr, "sysfault: mkdir %s: %s\n", dir, strerror(errno));
+        return 2;
+    }
     snprintf(dbpath, sizeof dbpath, "%s/t.sdb", dir);
     snprintf(F_prefix, sizeof F_prefix, "%s", dir);
     dense = getenv("SYSFAULT_DENSE") != NULL;

@@ -2102,11 +2102,15 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         if (!rc) {
             VFS_CALL(e, env->vfs->sync_dir(env->vfs, path));
             if (e)
-                rc = sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s", path,
+                rc = sdb_err(e == ENOMEM ? STREAMDB_ERR_NOMEM : STREAMDB_ERR_IO,
+                             "sync of the directory of %s failed: %s", path,
                              strerror(e));
         }
         fsize = 2ull * env->psize;
         if (rc) {
+            /* nothing was ever committed: leave an empty file, which the next
+             * open initialises again, rather than half a header */
+            VFS_CALL(e, env->vfs->truncate(env->dbf, 0));
             env_free(env);
             return rc;
         }
@@ -2185,8 +2189,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         if (!wexists) {
             VFS_CALL(e, env->vfs->sync_dir(env->vfs, env->walpath));
             if (e) {
-                rc = sdb_err(STREAMDB_ERR_IO, "sync of the directory of %s failed: %s",
-                             env->walpath, strerror(e));
+                rc = sdb_err(e == ENOMEM ? STREAMDB_ERR_NOMEM : STREAMDB_ERR_IO,
+                             "sync of the directory of %s failed: %s", env->walpath, strerror(e));
                 env_free(env);
                 return rc;
             }
@@ -2198,7 +2202,10 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             env_free(env);
             return rc;
         }
-        if (fallback && env->wal_salt != meta.log_salt) {
+        /* Without a log (wexists = 0) no open ever completed: a damaged
+         * newest slot is then the second header write of an interrupted
+         * create, and the older slot is the whole, empty, database. */
+        if (fallback && wexists && env->wal_salt != meta.log_salt) {
             env_free(env);
             return sdb_err(STREAMDB_ERR_CORRUPT, "%s: the newest header slot is damaged (%s) "
                            "and the log has moved past the older one", path, env_fallback_why);
