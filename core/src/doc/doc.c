@@ -460,7 +460,8 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
         return sdb_err(STREAMDB_ERR_TOO_LARGE, "document exceeds max_document_size (%llu bytes)",
                        (unsigned long long)d->max_size);
     const size_t keep = (size_t)SDB_DIRECT_MIN_CHUNKS * SDB_CHUNK;
-    d->crc = sdb_crc32c(d->crc, data, len);
+    /* the content CRC is taken over the core's own copy, never the caller's
+     * buffer, which another thread may change between the two reads */
     d->size += len;
     while (len) {
         if (!d->direct) {
@@ -471,6 +472,7 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
             }
             size_t n = d->bufcap - d->buflen < len ? d->bufcap - d->buflen : len;
             memcpy(d->buf + d->buflen, data, n);
+            d->crc = sdb_crc32c(d->crc, d->buf + d->buflen, n);
             d->buflen += n;
             data += n;
             len -= n;
@@ -489,6 +491,7 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
         }
         size_t n = SDB_CHUNK - d->buflen < len ? SDB_CHUNK - d->buflen : len;
         memcpy(d->buf + d->buflen, data, n);
+        d->crc = sdb_crc32c(d->crc, d->buf + d->buflen, n);
         d->buflen += n;
         data += n;
         len -= n;
