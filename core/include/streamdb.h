@@ -138,7 +138,7 @@ struct streamdb_config {
     const streamdb_vfs *vfs;     /* NULL: the file backend */
     uint32_t async_workers;      /* threads serving async reads and read-ahead; default 2 */
     uint32_t readahead_chunks;   /* 64 KiB chunks a sequential stream prefetches; default 4, 0 off */
-    uint32_t path_cache_size;    /* paths whose document id is cached; default 65536, 0 off */
+    uint32_t path_cache_size;    /* paths whose document id is cached; default 0 (off) */
 };
 
 STREAMDB_API void streamdb_config_init(streamdb_config *cfg);

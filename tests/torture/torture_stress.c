@@ -165,6 +165,7 @@ static void run_config(int config, uint64_t seed, long nops)
         cfg.wal_autocheckpoint = 256 * 1024;
     }
     if (config == 2 || config == 4) cfg.use_compression = 1;
+    if (config <= 1) cfg.path_cache_size = 64;   /* the (optional) path cache, with evictions */
     if (config == 3 || config == 4) {
         uint8_t key[32];
         tu_fill(key, sizeof key, seed, 0);

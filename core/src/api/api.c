@@ -240,7 +240,7 @@ STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
     cfg->sync_commits = 1;
     cfg->async_workers = 2;
     cfg->readahead_chunks = 4;
-    cfg->path_cache_size = 65536;
+    cfg->path_cache_size = 0;   /* measured: no faster than the path tree (bench/README.md) */
 }
 
 STREAMDB_API streamdb_config *streamdb_config_new(void)
