@@ -135,9 +135,28 @@ class DocumentStream(io.RawIOBase):
         self._s = raw
         self.name = name
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`, and once the database or snapshot that
+        opened the stream is closed."""
+        return super().closed or self._s.closed
+
     def _check(self) -> None:
-        if self.closed:
+        # closed by close(): ValueError, as for any file; closed with its
+        # database: the raw call below raises ClosedError
+        if io.RawIOBase.closed.__get__(self):
             raise ValueError("I/O operation on closed file.")
+
+    # io.IOBase's own __enter__ and __iter__ raise ValueError once closed is
+    # True; a stream closed with its database raises ClosedError instead, at
+    # its first read, as documented above.
+    def __enter__(self) -> "DocumentStream":
+        self._check()
+        return self
+
+    def __iter__(self) -> "DocumentStream":
+        self._check()
+        return self
 
     def readable(self) -> bool:
         """Always True for an open stream."""
@@ -190,7 +209,7 @@ class DocumentStream(io.RawIOBase):
 
     def close(self) -> None:
         """Close the stream (idempotent)."""
-        if not self.closed:
+        if not io.RawIOBase.closed.__get__(self):
             try:
                 self._s.close()
             finally:

@@ -343,6 +343,13 @@ static int node_close(Node *n)
             Py_END_ALLOW_THREADS
             h->in_txn = 0;
         }
+        if (h->in_txn && h->db != NULL) {
+            /* the core would refuse (BUSY): refuse before closing any child,
+             * so that a refused close changes nothing */
+            n->closing = 0;
+            raise_rc(STREAMDB_ERR_BUSY, "another thread has a transaction open");
+            return -1;
+        }
     }
     /* Wait until no thread is inside a core call on n or below it.  New calls
      * are refused from now on because n->closing is set. */
