@@ -184,6 +184,10 @@ static int check_path(const sdb_env *env, const char *p, size_t n)
     const uint8_t *s = (const uint8_t *)p;
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
+        if ((uint8_t)(c - 1) < 0x7F && c != '/') {
+            i++;   /* the common case: printable ASCII other than '/' */
+            continue;
+        }
         if (c == 0)
             return sdb_err(STREAMDB_ERR_INVALID, "path contains a NUL byte at offset %zu", i);
         if (c == '/' && (i + 1 == n || s[i + 1] == '/'))

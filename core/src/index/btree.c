@@ -104,9 +104,19 @@ static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size
         size_t sl = rd16(p + off);
         const uint8_t *suf = p + off + 4;
         size_t mm = klen < sl ? klen : sl;
-        int r = memcmp(key, suf, mm);
-        if (!r)
-            r = klen < sl ? -1 : klen > sl;
+        int r;
+        uint64_t ka, kb;
+        if (mm >= 8 && (memcpy(&ka, key, 8), memcpy(&kb, suf, 8), ka != kb)) {
+            /* most probes differ in the first eight bytes: one compare of
+             * two big-endian words instead of a call to memcmp */
+            ka = __builtin_bswap64(ka);
+            kb = __builtin_bswap64(kb);
+            r = ka < kb ? -1 : 1;
+        } else {
+            r = memcmp(key, suf, mm);
+            if (!r)
+                r = klen < sl ? -1 : klen > sl;
+        }
         if (r > 0)
             lo = mid + 1;
         else {
