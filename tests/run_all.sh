@@ -43,6 +43,9 @@ rm -rf "$out/lua_tree"
 luarocks --lua-version 5.4 --tree "$out/lua_tree" make streamdb-0.1.0-1.rockspec >/dev/null
 LUA_CPATH_5_4="$out/lua_tree/lib/lua/5.4/?.so;;" lua5.4 /usr/bin/busted tests/lua
 
+step "Bindings: T13 robustness tests under Valgrind memcheck and ASan"
+tests/bindings_memcheck.sh "$out/memcheck"
+
 step "Common Lisp: SBCL + CFFI"
 STREAMDB_LIBRARY="$out/release/libstreamdb.so" STREAMDB_CLI="$out/release/streamdb" \
   STREAMDB_PYTHON="$out/venv/bin/python" tests/lisp/run.sh

@@ -1,6 +1,7 @@
 """Close semantics, transactions, snapshots and fork."""
 from __future__ import annotations
 
+import array
 import gc
 import os
 import sys
@@ -425,3 +426,611 @@ def test_fork_child_gets_closed_error(db_path):
     with streamdb.open(db_path) as again:
         assert again["/after"] == b"fine"
         again.check()
+
+
+# ---- T13: binding robustness (also run under Valgrind by tests/bindings_memcheck.sh) ----
+def _handle_calls(h, doc_id):
+    """Every public method of a low-level Handle with plausible arguments."""
+    return {
+        "write_document": lambda: h.write_document("/y", b"2"),
+        "writer": lambda: h.writer("/y"),
+        "get": lambda: h.get("/x"),
+        "get_by_id": lambda: h.get_by_id(doc_id),
+        "read": lambda: h.read("/x", 0, 1),
+        "stream": lambda: h.stream("/x"),
+        "search_cursor": lambda: h.search_cursor("/"),
+        "list_cursor": lambda: h.list_cursor("/"),
+        "search": lambda: h.search("/"),
+        "list": lambda: h.list("/"),
+        "count": lambda: h.count(),
+        "stat": lambda: h.stat("/x"),
+        "versions": lambda: h.versions("/x"),
+        "get_id_by_path": lambda: h.get_id_by_path("/x"),
+        "bind_to_path": lambda: h.bind_to_path(doc_id, "/z"),
+        "unbind_path": lambda: h.unbind_path(doc_id, "/x"),
+        "list_paths": lambda: h.list_paths(doc_id),
+        "delete": lambda: h.delete("/x"),
+        "delete_by_id": lambda: h.delete_by_id(doc_id),
+        "begin_transaction": lambda: h.begin_transaction(),
+        "commit_transaction": lambda: h.commit_transaction(),
+        "rollback_transaction": lambda: h.rollback_transaction(),
+        "snapshot": lambda: h.snapshot(),
+        "flush": lambda: h.flush(),
+        "set_quick_mode": lambda: h.set_quick_mode(True),
+        "check": lambda: h.check(),
+        "compact": lambda: h.compact(),
+        "verify": lambda: h.verify("/"),
+        "get_future": lambda: h.get_future("/x"),
+        "get_stat": lambda: h.get_stat("document_count"),
+        "statistics": lambda: h.statistics(),
+        "cache_stats": lambda: h.cache_stats(),
+        "page_size": lambda: h.page_size(),
+        "max_path_len": lambda: h.max_path_len(),
+    }
+
+
+_LIFETIME_MEMBERS = {"close", "closed", "is_snapshot", "in_transaction", "open_children"}
+
+
+def _public_methods(obj):
+    return {n for n in dir(obj) if not n.startswith("_")} - _LIFETIME_MEMBERS
+
+
+def _assert_all_closed(calls, what):
+    for name, call in calls.items():
+        with pytest.raises(streamdb.ClosedError) as ei:
+            call()
+        assert ei.value.code == -10, (what, name)
+
+
+def test_every_low_level_object_after_its_own_close(db_path):
+    d = streamdb.open(db_path)
+    d["/x"] = b"hello"
+    doc = d.get_id_by_path("/x").bytes
+    h = d._h
+    # the table covers every method: a new one must be added here
+    assert set(_handle_calls(h, doc)) == _public_methods(h)
+
+    s = h.stream("/x")
+    assert s.read(2) == b"he"
+    s.close()
+    s.close()
+    assert s.closed
+    stream_calls = {"read": lambda: s.read(1), "readall": lambda: s.readall(),
+                    "readinto": lambda: s.readinto(bytearray(4)), "seek": lambda: s.seek(0),
+                    "tell": lambda: s.tell(), "size": lambda: s.size()}
+    assert set(stream_calls) == _public_methods(s)
+    _assert_all_closed(stream_calls, "stream")
+
+    for c in (h.search_cursor("/"), h.list_cursor("/")):
+        assert c.next() == "/x"
+        c.close()
+        assert c.closed
+        _assert_all_closed({"next": c.next, "__next__": lambda: next(c)}, "cursor")
+        assert _public_methods(c) == {"next"}
+
+    for end in ("commit", "abort", "close"):
+        w = h.writer("/w-" + end)
+        assert w.write(b"abc") == 3
+        if end == "commit":
+            assert len(w.commit()) == 16
+        else:
+            getattr(w, end)()
+        assert w.closed
+        wcalls = {"write": lambda: w.write(b"x"), "commit": w.commit,
+                  "set_compression": lambda: w.set_compression(False)}
+        assert set(wcalls) | {"abort"} == _public_methods(w)
+        _assert_all_closed(wcalls, "writer after " + end)
+        w.abort()  # harmless on a finished writer
+    assert d["/w-commit"] == b"abc"
+    assert "/w-abort" not in d and "/w-close" not in d
+
+    snap = h.snapshot()
+    assert snap.get("/x") == b"hello"
+    snap.close()
+    assert snap.closed and not h.closed
+    snap_calls = _handle_calls(snap, doc)
+    _assert_all_closed(snap_calls, "snapshot")
+    assert h.open_children == 0
+
+    d.close()
+    _assert_all_closed(_handle_calls(h, doc), "database")
+    # nothing was changed by the refused calls
+    with streamdb.open(db_path) as again:
+        assert again["/x"] == b"hello"
+        assert sorted(again.search("/")) == ["/w-commit", "/x"]
+        again.check()
+
+
+def test_close_database_while_every_kind_of_child_is_live(db_path):
+    d = streamdb.open(db_path, async_workers=1)
+    data = blob(3 * MiB, 11)
+    for i in range(10):
+        d["/k/%d" % i] = b"doc %d" % i
+    d["/big"] = data
+    h = d._h
+    stream = h.stream("/big")
+    assert stream.read(5) == data[:5]
+    cursor = h.search_cursor("/k/")
+    assert cursor.next() == "/k/0"
+    listing = h.list_cursor("/")
+    assert listing.next() == "/big"
+    it = d.iter_search("/k/")
+    assert next(it) == "/k/0"
+    gen = d.get_stream("/big", chunk_size=MiB)
+    assert next(gen) == data[:MiB]
+    snap = d.snapshot()
+    snap_stream = snap.open("/big")
+    snap_cursor = snap._h.search_cursor("/k/")
+    assert snap_cursor.next() == "/k/0"
+    futs = [h.get_future("/big") for _ in range(3)]
+    writer = h.writer("/w")
+    writer.write(b"partial")
+    assert h.open_children >= 7
+
+    d.close()
+
+    assert h.open_children == 0
+    for obj in (stream, cursor, listing, snap._h, snap_stream._s, snap_cursor, writer):
+        assert obj.closed, obj
+    for call in (lambda: stream.read(1), lambda: stream.readinto(bytearray(3)),
+                 lambda: stream.seek(0), stream.size, cursor.next, listing.next,
+                 lambda: next(it), lambda: next(gen), lambda: snap["/k/1"], snap_cursor.next,
+                 lambda: snap_stream.read(1), lambda: snap.open("/k/1"),
+                 lambda: writer.write(b"x"), writer.commit, lambda: d.begin_transaction()):
+        with pytest.raises(streamdb.ClosedError):
+            call()
+    # futures outlive the handle: a result or a cancellation, never garbage
+    for f in futs:
+        assert f.ready() and f.wait(0) is True
+        assert f.cancel() is False  # finished or cancelled already: nothing to cancel
+        try:
+            assert f.result() == data
+        except streamdb.CancelledError:
+            pass
+    # closing the children afterwards is harmless, in any order
+    for obj in (snap_cursor, writer, snap._h, stream, cursor, listing):
+        obj.close()
+    snap_stream.close()
+    with streamdb.open(db_path) as again:
+        assert "/w" not in again
+        assert again["/big"] == data
+        again.check()
+
+
+def test_close_database_inside_a_transaction_from_a_with_block(db_path):
+    d = streamdb.open(db_path)
+    d["/t"] = b"before"
+    with pytest.raises(streamdb.ClosedError):
+        with d.transaction():
+            d["/t"] = b"inside"
+            d.close()  # rolls the transaction back
+            d["/t"] = b"after close"
+    assert d.closed
+    with streamdb.open(db_path) as again:
+        assert again["/t"] == b"before"
+
+
+def test_snapshot_closed_while_its_children_are_live(db):
+    db["/a/1"] = b"one"
+    db["/a/2"] = b"two"
+    snap = db.snapshot()
+    c = snap._h.search_cursor("/a/")
+    assert c.next() == "/a/1"
+    f = snap.open("/a/2")
+    it = snap.iter_search("/a/")
+    assert next(it) == "/a/1"
+    snap.close()
+    for call in (c.next, f.read, lambda: next(it)):
+        with pytest.raises(streamdb.ClosedError):
+            call()
+    assert db._h.open_children == 0
+    assert db.search("/a/") == ["/a/1", "/a/2"]
+
+
+class _Boom(Exception):
+    pass
+
+
+def test_exception_inside_with_closes_every_kind_of_object(db_path):
+    with pytest.raises(_Boom):
+        with streamdb.open(db_path) as d:
+            d["/kept"] = b"committed before the exception"
+            f = d.open("/kept")
+            raise _Boom()
+    assert d.closed and f._s.closed and f.closed  # the stream says so too
+    with pytest.raises(streamdb.ClosedError):
+        f.read(1)
+    d = streamdb.open(db_path)  # no LockedError: the handle was really closed
+    assert d["/kept"] == b"committed before the exception"
+    h = d._h
+
+    def raising(ctx, check_inside):
+        with pytest.raises(_Boom):
+            with ctx as obj:
+                check_inside(obj)
+                raise _Boom()
+        return obj
+
+    f = raising(d.open("/kept"), lambda f: f.read(9) == b"committed")
+    assert f.closed
+    raw = raising(h.stream("/kept"), lambda s: s.read(1))
+    assert raw.closed
+    c = raising(h.search_cursor("/"), lambda c: c.next())
+    assert c.closed
+    s = raising(d.snapshot(), lambda s: s["/kept"])
+    assert s.closed
+    w = raising(h.writer("/never"), lambda w: w.write(b"not committed"))
+    assert w.closed
+    # the aborted writer released the write lock: writing works at once
+    d["/after"] = b"ok"
+    with pytest.raises(_Boom):
+        with d.transaction():
+            d["/after"] = b"rolled back"
+            d.write_document("/streamed", iter([b"a", b"b"]))
+            raise _Boom()
+    assert not d.in_transaction
+    # closing inside the block, then the exception: __exit__ must not fail
+    with pytest.raises(_Boom):
+        with d.open("/kept") as f2:
+            f2.close()
+            raise _Boom()
+    assert h.open_children == 0
+    assert d.get_stat("live_readers") == 0
+    assert "/never" not in d and "/streamed" not in d
+    assert d["/after"] == b"ok"
+    d.close()
+
+
+def test_iterable_source_closes_the_database(db_path):
+    d = streamdb.open(db_path)
+    d["/keep"] = b"k"
+
+    def chunks():
+        yield b"first"
+        d.close()
+        yield b"second"
+
+    with pytest.raises(streamdb.ClosedError):
+        d.write_document("/w", chunks())
+    assert d.closed
+    with streamdb.open(db_path) as again:
+        assert "/w" not in again and again["/keep"] == b"k"
+
+
+def test_cancel_token_that_closes_the_database(db_path):
+    d = streamdb.open(db_path)
+    data = blob(3 * MiB, 12)
+    d["/big"] = data
+    raw = d._h.stream("/big")
+
+    class Closer:
+        calls = 0
+
+        def is_set(self):
+            Closer.calls += 1
+            if Closer.calls == 2:
+                d.close()
+            return False
+
+    with pytest.raises(streamdb.ClosedError):
+        raw.readall(cancel=Closer())
+    assert Closer.calls == 2 and raw.closed
+
+    d = streamdb.open(db_path)
+    raw = d._h.stream("/big")
+
+    class CloseStream:
+        def is_set(self):
+            raw.close()
+            return False
+
+    with pytest.raises(streamdb.ClosedError):
+        raw.readall(cancel=CloseStream())
+
+    class Raises:
+        def is_set(self):
+            raise _Boom()
+
+    raw2 = d._h.stream("/big")
+    with pytest.raises(_Boom):
+        raw2.readall(cancel=Raises())
+    assert raw2.tell() == 0 and raw2.readall() == data  # the failed call read nothing
+    raw2.close()
+    d.close()
+
+
+# ---- T13: threads ----------------------------------------------------------------
+def test_threads_read_every_way_while_another_closes(db_path):
+    docs = {"/t/%02d" % i: blob(20000 + 3000 * i, 100 + i) for i in range(12)}
+    for rnd in range(3):
+        d = streamdb.open(db_path)
+        if rnd == 0:
+            for p, v in docs.items():
+                d[p] = v
+        errors, reads = [], [0]
+        started = threading.Barrier(5)
+
+        def reader(k):
+            started.wait(30)
+            i = k
+            try:
+                while True:
+                    p = "/t/%02d" % (i % len(docs))
+                    i += 1
+                    op = i % 7
+                    if op == 0:
+                        ok = d.get(p) == docs[p]
+                    elif op == 1:
+                        with d.open(p) as f:
+                            ok = f.read(100) == docs[p][:100] and f.read() == docs[p][100:]
+                    elif op == 2:
+                        ok = d.search("/t/") == sorted(docs)
+                    elif op == 3:
+                        ok = list(d.iter_search("/t/")) == sorted(docs)
+                    elif op == 4:
+                        with d.snapshot() as s:
+                            ok = s[p] == docs[p] and s.read(p, 7, 9) == docs[p][7:16]
+                    elif op == 5:
+                        ok = b"".join(d.get_stream(p, chunk_size=7000)) == docs[p]
+                    else:
+                        ok = d.stat(p).size == len(docs[p])
+                    if not ok:
+                        errors.append("wrong data from op %d on %s" % (op, p))
+                    reads[0] += 1
+            except streamdb.ClosedError:
+                pass
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        started.wait(30)
+        time.sleep(0.05 * (rnd + 1))
+        d.close()
+        for t in threads:
+            t.join(60)
+            assert not t.is_alive()
+        assert not errors, errors[:5]
+        assert d.closed and d._h.open_children == 0
+    with streamdb.open(db_path) as again:
+        for p, v in docs.items():
+            assert again[p] == v
+        again.check()
+
+
+def test_close_refused_while_another_thread_owns_a_transaction(db_path):
+    d = streamdb.open(db_path)
+    d["/x"] = b"before"
+    began, go_on = threading.Event(), threading.Event()
+    out = []
+
+    def owner():
+        d.begin_transaction()
+        d["/x"] = b"written in the other thread's transaction"
+        began.set()
+        go_on.wait(30)
+        try:
+            d.commit_transaction()
+            out.append("committed")
+        except streamdb.Error as e:  # noqa: BLE001
+            out.append(repr(e))
+
+    t = threading.Thread(target=owner)
+    t.start()
+    assert began.wait(30)
+    f = d.open("/x")
+    try:
+        with pytest.raises(streamdb.BusyError):
+            d.close()  # neither waits forever for the owner nor frees the handle under it
+        assert not d.closed
+        # a refused close changes nothing: the stream opened before it still reads
+        assert not f.closed
+        assert f.read() == b"before"
+        f.close()
+    finally:
+        go_on.set()
+        t.join(30)
+    assert out == ["committed"]
+    assert d["/x"] == b"written in the other thread's transaction"
+    d.close()
+    assert d.closed
+    with streamdb.open(db_path) as again:
+        assert again["/x"] == b"written in the other thread's transaction"
+
+
+def test_stream_and_cursor_closed_by_another_thread_mid_call(db):
+    data = blob(8 * MiB, 13)
+    db["/big"] = data
+    for i in range(200):
+        db["/c/%03d" % i] = b"c"
+    for _ in range(3):
+        raw = db._h.stream("/big")
+        out = []
+        inside = threading.Event()
+
+        def read_all():
+            inside.set()
+            try:
+                out.append(raw.readall())
+            except streamdb.ClosedError as e:
+                out.append(e)
+
+        t = threading.Thread(target=read_all)
+        t.start()
+        inside.wait(10)
+        raw.close()  # waits for a running read; a later one is refused
+        t.join(60)
+        assert raw.closed
+        assert out[0] == data or isinstance(out[0], streamdb.ClosedError)
+        with pytest.raises(streamdb.ClosedError):
+            raw.read(1)
+
+    c = db._h.search_cursor("/c/")
+    got, errs = [], []
+
+    def walk():
+        try:
+            for p in c:
+                got.append(p)
+        except streamdb.ClosedError as e:
+            errs.append(e)
+        except RuntimeError as e:  # "in use by another thread": also refused cleanly
+            errs.append(e)
+
+    t = threading.Thread(target=walk)
+    t.start()
+    time.sleep(0.001)
+    c.close()
+    t.join(30)
+    assert got == ["/c/%03d" % i for i in range(len(got))]
+    assert len(got) == 200 or errs
+    assert db._h.open_children == 0
+
+
+# ---- T13: buffers ----------------------------------------------------------------
+def test_readinto_buffer_kinds(db):
+    data = blob(4096, 14)
+    db["/b"] = data
+    with db.open("/b") as f:
+        raw = f._s
+        ba = bytearray(16)
+        released = memoryview(ba)
+        released.release()
+        with pytest.raises(ValueError):
+            raw.readinto(released)
+        with pytest.raises((TypeError, BufferError)):
+            raw.readinto(b"read-only bytes")
+        with pytest.raises((TypeError, BufferError)):
+            raw.readinto(memoryview(bytearray(8)).toreadonly())
+        strided = memoryview(ba)[::2]
+        with pytest.raises(BufferError):
+            raw.readinto(strided)
+        assert raw.tell() == 0 and ba == bytearray(16)  # refused calls read nothing
+        assert raw.readinto(bytearray(0)) == 0 and raw.tell() == 0
+        as_ints = memoryview(bytearray(16)).cast("I")
+        assert raw.readinto(as_ints) == 16
+        assert as_ints.tobytes() == data[:16]
+        arr = array.array("H", [0] * 32)  # 64 bytes
+        assert raw.readinto(arr) == 64
+        assert arr.tobytes() == data[16:80]
+        big = bytearray(10000)
+        assert raw.readinto(memoryview(big)[100:]) == 4096 - 80
+        assert big[100:100 + 4016] == data[80:] and big[:100] == bytes(100)
+        assert big[100 + 4016:] == bytes(10000 - 100 - 4016)
+        assert raw.readinto(big) == 0
+
+
+def test_readinto_target_cannot_be_resized_during_the_read(db):
+    size = 2 * MiB
+    data = blob(size, 15)
+    db["/r"] = data
+    ba = bytearray(size)
+    raw = db._h.stream("/r")
+    stop = threading.Event()
+    reads, errors = [0], []
+
+    def reader():
+        try:
+            while not stop.is_set():
+                raw.seek(0)
+                n = raw.readinto(ba)
+                if n != size or bytes(ba[:size]) != data:
+                    errors.append("bad read: %d bytes" % n)
+                reads[0] += 1
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    refused = resized = 0
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and (refused < 3 or reads[0] < 5) and not errors:
+            try:
+                ba.extend(b"tail")  # only the part past the document changes size
+            except BufferError:
+                refused += 1
+                continue
+            resized += 1
+            while True:
+                try:
+                    del ba[size:]
+                    break
+                except BufferError:
+                    refused += 1
+                    time.sleep(0)
+    finally:
+        stop.set()
+        t.join(60)
+    raw.close()
+    assert not errors, errors[:3]
+    assert refused >= 3, "the exported buffer was never seen held during a read"
+    assert len(ba) == size and bytes(ba) == data
+
+
+def test_write_from_a_buffer_mutated_during_the_write(db):
+    size = 4 * MiB
+    ba = bytearray(b"\xaa") * size
+    done = threading.Event()
+    refused = [0]
+
+    def mutator():
+        i = 0
+        while not done.is_set():
+            ba[i % size] = 0xBB
+            i += 4099
+            try:
+                ba.append(0)  # resizing an exported buffer must be refused
+                ba.pop()
+            except BufferError:
+                refused[0] += 1
+            time.sleep(0)
+
+    t = threading.Thread(target=mutator)
+    t.start()
+    try:
+        for k in range(4):
+            db._h.write_document("/m/%d" % k, ba)
+            w = db._h.writer("/mw/%d" % k)
+            assert w.write(ba) == size
+            w.commit()
+    finally:
+        done.set()
+        t.join(30)
+    for k in range(4):
+        for p in ("/m/%d" % k, "/mw/%d" % k):
+            got = db[p]
+            assert len(got) == size
+            assert set(got) <= {0xAA, 0xBB}
+    db.check()
+
+
+def test_iterable_chunks_are_copied_when_written(db):
+    ba = bytearray(b"A" * 100000)
+
+    def chunks():
+        yield ba
+        ba[:] = b"B" * 100000  # mutated after it was written: must not change the document
+        yield ba
+        mv = memoryview(ba)
+        yield mv[:10]
+        mv.release()
+        ba[:] = b"C" * 100000
+        yield ba
+
+    db.write_document("/i", chunks())
+    assert db["/i"] == b"A" * 100000 + b"B" * 100000 + b"B" * 10 + b"C" * 100000
+
+    released = memoryview(bytearray(b"gone"))
+    released.release()
+    with pytest.raises(ValueError):
+        db.write_document("/rel", released)
+    with pytest.raises(ValueError):
+        db.write_document("/rel", [b"ok", released])
+    with pytest.raises(ValueError):
+        db._h.write_document("/rel", released)
+    assert "/rel" not in db
+    db["/after"] = b"writer was released"
+    assert db["/after"] == b"writer was released"
