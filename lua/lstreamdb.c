@@ -607,7 +607,16 @@ static int get_common(lua_State *L, int by_id) {
     } else {
         size_t plen;
         const char *path = check_path(L, 2, &plen);
+        char small[8192];
         version = opt_version(L, 3);
+        /* a document that fits is written onto the stack, no allocation in
+         * the core; a bigger one takes the allocating call */
+        rc = streamdb_get_into(h, path, plen, version, small, sizeof small, &len);
+        if (rc < 0) return push_fail(L, h, rc);
+        if (len <= sizeof small) {
+            lua_pushlstring(L, small, len);
+            return 1;
+        }
         rc = streamdb_get_n(h, path, plen, version, &data, &len);
     }
     if (rc < 0) return push_fail(L, h, rc);

@@ -201,6 +201,14 @@ STREAMDB_API int streamdb_get(streamdb *db, const char *path, int64_t version,
 STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t path_len, int64_t version,
                                 void **data_out, size_t *len_out);
 STREAMDB_API void streamdb_free(void *p);
+/* The whole document into the caller's buffer, checked end to end like
+ * streamdb_get, with no allocation.  *len_out is the document's size; when
+ * it exceeds cap nothing is copied and the call still returns STREAMDB_OK
+ * (as snprintf does): call again with *len_out bytes.  The document may
+ * change between the two calls, so check *len_out again.  On error nothing
+ * is promised about buf. */
+STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t path_len,
+                                   int64_t version, void *buf, size_t cap, size_t *len_out);
 
 /* ---- Memory ------------------------------------------------------------------
  *

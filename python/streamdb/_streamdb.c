@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "streamdb.h"
@@ -133,13 +134,20 @@ static PyObject *raise_closed(Node *n, const char *why)
 
 /* ---- Node bookkeeping (GIL held) ------------------------------------------- */
 
+/* This process's id, kept by a fork handler: glibc's getpid() is a system
+ * call, and every call into a handle compares it (a handle belongs to the
+ * process that opened it). */
+static pid_t cur_pid;
+static void on_fork_child(void) { cur_pid = getpid(); }
+static inline pid_t my_pid(void) { return cur_pid; }
+
 static void node_init(Node *n, int kind, Node *parent, streamdb *errdb)
 {
     n->kind = kind;
     n->closed = 0;
     n->closing = 0;
     n->busy = 0;
-    n->pid = getpid();
+    n->pid = my_pid();
     n->children = NULL;
     n->next = n->prev = NULL;
     n->errdb = errdb;
@@ -174,7 +182,7 @@ static void node_detach(Node *n)
 static int node_enter_ex(Node *n, int allow_closing)
 {
     Node *p;
-    if (n->pid != getpid()) {
+    if (n->pid != my_pid()) {
         raise_closed(n, "was opened in another process (used after fork)");
         return -1;
     }
@@ -225,7 +233,7 @@ static void *node_alloc(PyTypeObject *t, int kind)
     memset((char *)n + sizeof(PyObject), 0, (size_t)t->tp_basicsize - sizeof(PyObject));
     n->kind = kind;
     n->closed = 1;
-    n->pid = getpid();
+    n->pid = my_pid();
     return n;
 }
 
@@ -309,7 +317,7 @@ static int node_close(Node *n)
 
     if (n->closed)
         return 0;
-    if (n->pid != getpid()) {
+    if (n->pid != my_pid()) {
         /* A forked child: the parent process owns the core object. */
         while (n->children) {
             Node *c = n->children;
@@ -412,7 +420,7 @@ static PyObject *node_get_closed(PyObject *self, void *Py_UNUSED(closure))
 {
     Node *n = (Node *)self;
     Node *p;
-    if (n->closed || n->closing || n->pid != getpid())
+    if (n->closed || n->closing || n->pid != my_pid())
         Py_RETURN_TRUE;
     for (p = n->parent; p != NULL; p = p->parent)
         if (p->closed || p->closing)
@@ -516,6 +524,10 @@ static PyObject *paths_to_list(char **paths, size_t count)
 
 /* Copies a library buffer into a new bytes object (copy without the GIL) and
  * frees the buffer. */
+/* Copies shorter than this keep the GIL: releasing and taking it back costs
+ * more than copying 64 KiB. */
+#define BIG_COPY (64 * 1024)
+
 static PyObject *take_buffer(void *data, size_t len)
 {
     PyObject *b;
@@ -528,9 +540,13 @@ static PyObject *take_buffer(void *data, size_t len)
         streamdb_free(data);
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    if (len)
+    if (len < BIG_COPY) {
         memcpy(PyBytes_AS_STRING(b), data, len);
+        streamdb_free(data);
+        return b;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    memcpy(PyBytes_AS_STRING(b), data, len);
     streamdb_free(data);
     Py_END_ALLOW_THREADS
     return b;
@@ -757,20 +773,68 @@ static PyObject *Handle_writer(PyObject *self, PyObject *args)
     return (PyObject *)obj;
 }
 
-static PyObject *Handle_get(PyObject *self, PyObject *args)
+/* get(path, version=None): the hottest call, so METH_FASTCALL and, for a
+ * document that fits, the core writes into a buffer on the stack (no
+ * allocation in the core); bigger ones go straight into the bytes object. */
+static PyObject *Handle_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     pathbuf path;
     int64_t version = 0;
-    void *data = NULL;
-    size_t len = 0;
+    char small[8192];
+    size_t len = 0, cap;
     char msg[ERRMSG_MAX];
     int rc = 0;
-    if (!PyArg_ParseTuple(args, "O&|O&:get", path_conv, &path, version_conv, &version))
+    PyObject *b;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "get() takes 1 or 2 arguments (%zd given)", nargs);
         return NULL;
-    CORE_CALL(self, rc = streamdb_get_n(HANDLE_DB(self), path.p, (size_t)path.n, version, &data,
-                                        &len));
+    }
+    if (!path_conv(args[0], &path) || (nargs == 2 && !version_conv(args[1], &version)))
+        return NULL;
+    CORE_CALL(self, rc = streamdb_get_into(HANDLE_DB(self), path.p, (size_t)path.n, version,
+                                           small, sizeof small, &len));
     RETURN_IF_ERR();
-    return take_buffer(data, len);
+    if (len <= sizeof small)
+        return PyBytes_FromStringAndSize(small, (Py_ssize_t)len);
+    /* too big for the stack: a bytes object of the size just learnt; the
+     * document may change in between, so a few attempts, then the
+     * allocating call */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (len > (size_t)PY_SSIZE_T_MAX)
+            return PyErr_NoMemory();
+        b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+        if (b == NULL)
+            return NULL;
+        cap = len;
+        if (node_enter((Node *)self) < 0) {
+            Py_DECREF(b);
+            return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        rc = streamdb_get_into(HANDLE_DB(self), path.p, (size_t)path.n, version,
+                               PyBytes_AS_STRING(b), cap, &len);
+        if (rc < 0)
+            copy_errmsg(((Node *)self)->errdb, rc, msg, sizeof msg);
+        Py_END_ALLOW_THREADS
+        node_leave((Node *)self);
+        if (rc < 0) {
+            Py_DECREF(b);
+            return raise_rc(rc, msg);
+        }
+        if (len <= cap) {
+            if (len < cap && _PyBytes_Resize(&b, (Py_ssize_t)len) < 0)
+                return NULL;
+            return b;
+        }
+        Py_DECREF(b);
+    }
+    {
+        void *data = NULL;
+        CORE_CALL(self, rc = streamdb_get_n(HANDLE_DB(self), path.p, (size_t)path.n, version,
+                                            &data, &len));
+        RETURN_IF_ERR();
+        return take_buffer(data, len);
+    }
 }
 
 static PyObject *Handle_get_by_id(PyObject *self, PyObject *args)
@@ -1332,7 +1396,7 @@ static PyMethodDef Handle_methods[] = {
      "the 16-byte id."},
     {"writer", Handle_writer, METH_VARARGS,
      "writer(path)\n--\n\nBegin a streaming write of path and return a Writer."},
-    {"get", Handle_get, METH_VARARGS,
+    {"get", (PyCFunction)(void (*)(void))Handle_get, METH_FASTCALL,
      "get(path, version=None)\n--\n\nReturn the whole document as bytes."},
     {"get_by_id", Handle_get_by_id, METH_VARARGS,
      "get_by_id(id, version=None)\n--\n\nReturn the document with this 16-byte id."},
@@ -1762,7 +1826,7 @@ static PyTypeObject Future_Type = {PyVarObject_HEAD_INIT(NULL, 0) "streamdb._str
 
 static int future_check(Future *fu)
 {
-    if (fu->pid != getpid()) {
+    if (fu->pid != my_pid()) {
         raise_rc(STREAMDB_ERR_CLOSED, "future was made in another process (used after fork)");
         return -1;
     }
@@ -1779,7 +1843,7 @@ static void Future_dealloc(PyObject *self)
     Future *fu = (Future *)self;
     if (fu->weakreflist != NULL)
         PyObject_ClearWeakRefs(self);
-    if (fu->f != NULL && fu->pid == getpid()) {
+    if (fu->f != NULL && fu->pid == my_pid()) {
         streamdb_future *f = fu->f;
         Py_BEGIN_ALLOW_THREADS
         streamdb_future_free(f);
@@ -1804,7 +1868,7 @@ static PyObject *Handle_get_future(PyObject *self, PyObject *args)
     if (fu == NULL)
         return NULL;
     fu->f = NULL;
-    fu->pid = getpid();
+    fu->pid = my_pid();
     fu->result = fu->error = NULL;
     fu->busy = 0;
     fu->weakreflist = NULL;
@@ -1877,7 +1941,7 @@ static PyObject *Future_ready(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Future *fu = (Future *)self;
     /* no busy check: this keeps the GIL, so fu->f cannot be freed under it */
-    if (fu->pid != getpid())
+    if (fu->pid != my_pid())
         return raise_rc(STREAMDB_ERR_CLOSED,
                         "future was made in another process (used after fork)");
     if (fu->f == NULL)
@@ -2047,6 +2111,16 @@ static int add_type(PyObject *m, const char *name, PyTypeObject *t)
 PyMODINIT_FUNC PyInit__streamdb(void)
 {
     PyObject *m, *errors;
+    static int fork_handler_set;
+
+    if (!fork_handler_set) {
+        cur_pid = getpid();
+        if (pthread_atfork(NULL, NULL, on_fork_child) != 0) {
+            PyErr_SetString(PyExc_RuntimeError, "pthread_atfork failed");
+            return NULL;
+        }
+        fork_handler_set = 1;
+    }
 
     if (init_type(&Handle_Type, "streamdb._streamdb.Handle", sizeof(Handle),
                   "A database or snapshot handle (streamdb *).", Handle_methods,

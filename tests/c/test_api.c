@@ -504,6 +504,51 @@ static void test_autocheckpoint_and_nosync(void) {
     CHECK_OK(db, streamdb_close(db));
 }
 
+/* streamdb_get_into: the caller's buffer, snprintf-style sizing. */
+static void test_get_into(streamdb *db) {
+    const size_t big = 200000, small = 700;
+    void *b = tu_make(big, 41);
+    CHECK_OK(db, streamdb_write_document(db, "/into/big", b, big, NULL));
+    free(b);
+    b = tu_make(small, 42);
+    CHECK_OK(db, streamdb_write_document(db, "/into/small", b, small, NULL));
+    free(b);
+    b = tu_make(small + 1, 43);
+    CHECK_OK(db, streamdb_write_document(db, "/into/small", b, small + 1, NULL));   /* version 2 */
+    free(b);
+
+    uint8_t *buf = malloc(big + 16);
+    size_t n = 1;
+    /* size query: no buffer */
+    CHECK_OK(db, streamdb_get_into(db, "/into/big", 9, 0, NULL, 0, &n));
+    CHECK(n == big);
+    /* too small: OK, the size, nothing written */
+    memset(buf, 0xEE, big + 16);
+    CHECK_OK(db, streamdb_get_into(db, "/into/big", 9, 0, buf, big - 1, &n));
+    CHECK(n == big);
+    CHECK(buf[0] == 0xEE && buf[big - 2] == 0xEE);
+    /* exactly the size, then larger: the content, nothing past it */
+    CHECK_OK(db, streamdb_get_into(db, "/into/big", 9, 0, buf, big, &n));
+    CHECK(n == big && tu_verify(buf, n, 41, 0) < 0);
+    memset(buf, 0xEE, big + 16);
+    CHECK_OK(db, streamdb_get_into(db, "/into/big", 9, 0, buf, big + 16, &n));
+    CHECK(n == big && tu_verify(buf, n, 41, 0) < 0 && buf[big] == 0xEE);
+    /* inline documents and versions */
+    CHECK_OK(db, streamdb_get_into(db, "/into/small", 11, 0, buf, big, &n));
+    CHECK(n == small + 1 && tu_verify(buf, n, 43, 0) < 0);
+    CHECK_OK(db, streamdb_get_into(db, "/into/small", 11, -1, buf, big, &n));
+    CHECK(n == small && tu_verify(buf, n, 42, 0) < 0);
+    CHECK_OK(db, streamdb_get_into(db, "/into/small", 11, 1, buf, small, &n));
+    CHECK(n == small && tu_verify(buf, n, 42, 0) < 0);
+    /* errors */
+    CHECK_RC(db, streamdb_get_into(db, "/into/none", 10, 0, buf, big, &n), STREAMDB_ERR_NOT_FOUND);
+    CHECK_RC(db, streamdb_get_into(db, "into", 4, 0, buf, big, &n), STREAMDB_ERR_INVALID);
+    CHECK_RC(db, streamdb_get_into(db, "/into/big", 9, 0, NULL, 10, &n), STREAMDB_ERR_INVALID);
+    CHECK_RC(db, streamdb_get_into(db, "/into/big", 9, 0, buf, big, NULL), STREAMDB_ERR_INVALID);
+    CHECK_RC(db, streamdb_get_into(db, "/into/small", 11, 7, buf, big, &n), STREAMDB_ERR_NOT_FOUND);
+    free(buf);
+}
+
 int main(void) {
     tu_init("api");
     streamdb *db = tu_open(tu_path("api.db"));
@@ -513,6 +558,7 @@ int main(void) {
     test_empty(db);
     test_versions_default(db);
     test_multipath(db);
+    test_get_into(db);
     test_stats(db);
     tu_check_db(db);
     CHECK_OK(db, streamdb_close(db));

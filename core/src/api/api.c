@@ -708,15 +708,9 @@ static int lookup_env(sdb_env *env, const sdb_view *v, const char *path, size_t 
 
 #define lookup(db, v, path, plen, version, rec) lookup_env((db)->env, v, path, plen, version, rec)
 
-static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void **data_out,
-                          size_t *len_out)
+/* The whole version into buf (rec->size bytes), checked end to end. */
+static int fill_whole(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint8_t *buf)
 {
-    if (rec->size > SIZE_MAX - 1)
-        return sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
-    uint8_t *buf = sdb_malloc(rec->size ? (size_t)rec->size : 1);
-    if (!buf)
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory for a %llu-byte document",
-                       (unsigned long long)rec->size);
     /* End to end: a whole read also checks the content CRC kept in the
      * record [D1].  For raw chunks it is combined from their verified chunk
      * CRCs (no second pass over the bytes); for compressed or encrypted ones
@@ -746,12 +740,25 @@ static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void *
     if (!rc && !atomic_load_explicit(&env->quick, memory_order_relaxed) && crc != rec->crc)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "document version %llu: content checksum mismatch",
                      (unsigned long long)rec->version);
+    return rc;
+}
+
+static int read_whole_env(sdb_env *env, const sdb_view *v, sdb_vrec *rec, void **data_out,
+                          size_t *len_out)
+{
+    if (rec->size > SIZE_MAX - 1)
+        return sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
+    uint8_t *buf = sdb_malloc(rec->size ? (size_t)rec->size : 1);
+    if (!buf)
+        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory for a %llu-byte document",
+                       (unsigned long long)rec->size);
+    int rc = fill_whole(env, v, rec, buf);
     if (rc) {
         sdb_free(buf);
         return rc;
     }
     *data_out = buf;
-    *len_out = n;
+    *len_out = (size_t)rec->size;
     return 0;
 }
 
@@ -776,6 +783,33 @@ STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t plen, int
     rc = lookup(db, r.v, path, plen, version, rec);
     if (!rc)
         rc = read_whole(db, r.v, rec, data_out, len_out);
+    rv_end(db, &r);
+    return rc;
+}
+
+STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t plen, int64_t version,
+                                   void *buf, size_t cap, size_t *len_out)
+{
+    int rc = check_db(db);
+    if (!rc)
+        rc = check_path(db->env, path, plen);
+    if (!rc && (!len_out || (!buf && cap)))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (rc)
+        return rc;
+    *len_out = 0;
+    sdb_vrec recbuf;
+    rview r;
+    rv_begin(db, &r, 1);
+    rc = lookup(db, r.v, path, plen, version, &recbuf);
+    if (!rc) {
+        if (recbuf.size > SIZE_MAX - 1)
+            rc = sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
+        else if (recbuf.size > cap)
+            *len_out = (size_t)recbuf.size;   /* too small: nothing copied */
+        else if (!(rc = fill_whole(db->env, r.v, &recbuf, buf)))
+            *len_out = (size_t)recbuf.size;
+    }
     rv_end(db, &r);
     return rc;
 }
