@@ -51,7 +51,8 @@ def test_write_and_get_roundtrip(db):
     assert db.get_by_id(str(doc_id)) == data
 
 
-@pytest.mark.parametrize("size", [0, 1, 100, 4095, 4096, 65535, 65536, 65537, 3 * MiB + 17])
+@pytest.mark.parametrize("size", [0, 1, 100, 4095, 4096, 8191, 8192, 8193, 65535, 65536, 65537,
+                                  3 * MiB + 17])
 def test_sizes(db, size):
     data = blob(size, size)
     db.write_document("/s/%d" % size, data)
@@ -59,6 +60,24 @@ def test_sizes(db, size):
     assert isinstance(got, bytes)
     assert got == data
     assert db.stat("/s/%d" % size).size == size
+
+
+def test_get_versions_and_arguments(db):
+    # both sides of get's 8 KiB stack buffer, by version
+    db["/v"] = blob(8192, 1)
+    db["/v"] = blob(8193, 2)
+    assert db.get("/v") == blob(8193, 2)
+    assert db.get("/v", -1) == blob(8192, 1)
+    assert db.get("/v", 1) == blob(8192, 1)
+    assert db._h.get("/v", None) == blob(8193, 2)
+    with pytest.raises(TypeError):
+        db._h.get()
+    with pytest.raises(TypeError):
+        db._h.get("/v", 0, 1)
+    with pytest.raises(TypeError):
+        db._h.get(5)
+    with pytest.raises(streamdb.NotFoundError):
+        db.get("/v", 9)
 
 
 def test_bytes_like_inputs(db):
