@@ -719,9 +719,10 @@ static int fill_whole(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint
     int rc = 0;
     uint32_t crc = 0;
     if (rec->flags & SDB_V_INLINE) {
-        memcpy(buf, rec->inl, (size_t)rec->size);
         n = (size_t)rec->size;
-        crc = sdb_crc32c(0, buf, n);
+        if (n)   /* buf may be NULL for an empty document (streamdb_get_into) */
+            memcpy(buf, rec->inl, n);
+        crc = sdb_crc32c(0, rec->inl, n);
     } else {
         for (uint32_t i = 0; !rc && i < rec->nchunks; i++) {
             const uint8_t *ptr;

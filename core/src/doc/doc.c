@@ -1059,7 +1059,7 @@ int sdb_doc_check(sdb_env *env, const sdb_view *v)
         rc = sdb_check_pages(env, v, owner);
     for (pgno_t p = SDB_FIRST_PAGE; !rc && p < v->meta.npages; p++)
         if (!owner[p])
-            rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is neither used nor sdb_free(leaked)", p);
+            rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is neither used nor free (leaked)", p);
     sdb_free(owner);
     return rc;
 }

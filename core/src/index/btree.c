@@ -109,8 +109,10 @@ static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size
         if (mm >= 8 && (memcpy(&ka, key, 8), memcpy(&kb, suf, 8), ka != kb)) {
             /* most probes differ in the first eight bytes: one compare of
              * two big-endian words instead of a call to memcmp */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
             ka = __builtin_bswap64(ka);
             kb = __builtin_bswap64(kb);
+#endif
             r = ka < kb ? -1 : 1;
         } else {
             r = memcmp(key, suf, mm);

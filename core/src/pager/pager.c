@@ -1729,6 +1729,11 @@ int sdb_compact(sdb_env *env)
     pthread_mutex_lock(&env->wlock);
     rc = sdb_checkpoint(env, 1);
     pthread_mutex_unlock(&env->wlock);
+    if (rc == STREAMDB_ERR_NOMEM) {
+        /* the cut is committed; the file shrinks at the next checkpoint */
+        sdb_log(env, STREAMDB_LOG_WARN, "compact: checkpoint deferred (%s)", streamdb_errmsg(NULL));
+        rc = 0;
+    }
     return rc;
 }
 
@@ -2202,10 +2207,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             env_free(env);
             return rc;
         }
-        /* Without a log (wexists = 0) no open ever completed: a damaged
-         * newest slot is then the second header write of an interrupted
-         * create, and the older slot is the whole, empty, database. */
-        if (fallback && wexists && env->wal_salt != meta.log_salt) {
+        if (fallback && env->wal_salt != meta.log_salt) {
             env_free(env);
             return sdb_err(STREAMDB_ERR_CORRUPT, "%s: the newest header slot is damaged (%s) "
                            "and the log has moved past the older one", path, env_fallback_why);
