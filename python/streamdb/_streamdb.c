@@ -366,6 +366,12 @@ static int node_close(Node *n)
         usleep(200);
         Py_END_ALLOW_THREADS
     }
+    if (n->kind == K_DB && ((Handle *)n)->in_txn && ((Handle *)n)->db != NULL) {
+        /* a transaction begun by another thread while we waited */
+        n->closing = 0;
+        raise_rc(STREAMDB_ERR_BUSY, "another thread has a transaction open");
+        return -1;
+    }
     while (n->children) {
         Node *c = n->children;
         Py_INCREF(c);
