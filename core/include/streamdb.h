@@ -214,8 +214,9 @@ STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t path_l
  *
  * Every heap allocation of the library goes through these hooks (the codec
  * libraries, snappy and OpenSSL, keep their own).  They are process-wide and
- * may be set only while no database is open (STREAMDB_ERR_BUSY otherwise) and
- * no buffer or configuration the library allocated is still held.
+ * may be set only while no database is open (STREAMDB_ERR_BUSY otherwise; an
+ * open racing with the call waits for it) and no buffer, configuration or
+ * memory VFS the library allocated is still held: set them once, at start.
  * NULL restores malloc/realloc/free.  A hook that returns NULL makes the
  * operation fail with STREAMDB_ERR_NOMEM; the database stays usable and
  * unchanged.  realloc_fn is never called with a NULL pointer or a zero size,

@@ -8,6 +8,7 @@
  * made it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +19,26 @@ static void *libc_realloc(void *p, size_t n, void *ctx) { (void)ctx; return real
 static void libc_free(void *p, void *ctx) { (void)ctx; free(p); }
 
 static streamdb_allocator g_alloc = { libc_malloc, libc_realloc, libc_free, NULL };
-static atomic_int g_open_handles;   /* databases open, see sdb_alloc_pin */
+/* Databases open; -1 while streamdb_set_allocator installs hooks, so that
+ * an open racing with it waits rather than allocating with the old hooks
+ * and freeing with the new ones. */
+static atomic_int g_open_handles;
 
-void sdb_alloc_pin(void) { atomic_fetch_add(&g_open_handles, 1); }
+void sdb_alloc_pin(void) {
+    for (;;) {
+        int v = atomic_load(&g_open_handles);
+        if (v >= 0 && atomic_compare_exchange_weak(&g_open_handles, &v, v + 1))
+            return;
+        if (v < 0)
+            sched_yield();
+    }
+}
 void sdb_alloc_unpin(void) { atomic_fetch_sub(&g_open_handles, 1); }
 
 STREAMDB_API int streamdb_set_allocator(const streamdb_allocator *a) {
     if (a && (!a->malloc_fn || !a->realloc_fn || !a->free_fn)) return STREAMDB_ERR_INVALID;
-    if (atomic_load(&g_open_handles) != 0) return STREAMDB_ERR_BUSY;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&g_open_handles, &zero, -1)) return STREAMDB_ERR_BUSY;
     if (a) {
         g_alloc = *a;
     } else {
@@ -34,6 +47,7 @@ STREAMDB_API int streamdb_set_allocator(const streamdb_allocator *a) {
         g_alloc.free_fn = libc_free;
         g_alloc.ctx = NULL;
     }
+    atomic_store(&g_open_handles, 0);
     return STREAMDB_OK;
 }
 
