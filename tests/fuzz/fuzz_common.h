@@ -165,6 +165,12 @@ static inline void fz_cfg(streamdb_config *cfg, streamdb_vfs *v)
     cfg->page_cache_size = 64;
     cfg->async_workers = 1;
     cfg->readahead_chunks = 0;
+    /* An application that opens files it does not trust bounds them: a
+     * hostile log may name pages up to max_db_size, and the checkpoint then
+     * grows the main file that far (sparse on disk, but real memory in the
+     * memory VFS the harness uses).  With the 8 TiB default, ASan aborts on
+     * the allocation instead of returning NULL. */
+    cfg->max_db_size = 64ull << 20;
 }
 
 #endif

@@ -836,6 +836,24 @@ static int cur_load(sdb_cursor_bt *c)
     size_t plen = node_plen(p);
     if (plen + sl > sizeof c->key)
         return corrupt_node(c->stack[c->depth - 1].pgno);
+    if (c->valid) {
+        /* advancing: keys must strictly increase.  A damaged or hostile
+         * tree that reaches a subtree twice would otherwise be walked again
+         * and again (exponentially many entries from a few pages). */
+        size_t ol = c->klen, m = ol < plen ? ol : plen;
+        int r = memcmp(node_prefix(p), c->key, m);
+        if (!r && ol > plen) {
+            size_t m2 = ol - plen < sl ? ol - plen : sl;
+            r = memcmp(suf, c->key + plen, m2);
+            if (!r)
+                r = sl > ol - plen ? 1 : -1;   /* equal prefixes: longer is greater */
+        } else if (!r) {
+            r = plen + sl > ol ? 1 : -1;
+        }
+        if (r <= 0)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "tree page %u: keys out of order",
+                           c->stack[c->depth - 1].pgno);
+    }
     memcpy(c->key, node_prefix(p), plen);
     memcpy(c->key + plen, suf, sl);
     c->klen = plen + sl;
@@ -861,6 +879,12 @@ static int cur_descend(sdb_cursor_bt *c, pgno_t p)
         if (pg.data[4] == SDB_PT_LEAF) {
             c->leaf = pg;
             c->nkeys = node_n(pg.data);
+            if (!c->nkeys) {
+                /* only an empty root leaf is empty: emptied nodes are freed */
+                sdb_page_put(c->env, &c->leaf);
+                c->depth--;
+                return corrupt_node(p);
+            }
             return 0;
         }
         pgno_t ch = branch_child(pg.data, c->env->psize, 0, &err);
