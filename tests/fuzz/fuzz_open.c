@@ -42,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_cfg(&cfg, v);
     cfg.read_only = (flags & 8) != 0;
     cfg.quick_mode = (flags & 16) != 0;
+    fz_quick = cfg.quick_mode;
     cfg.create = 0;
     streamdb *db = NULL;
     if (streamdb_open("f.db", &cfg, &db) == 0) {
