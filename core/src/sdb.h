@@ -210,6 +210,7 @@ struct sdb_env {
     char *path;
     char *walpath;
     uint32_t psize;
+    int slot0_blank;       /* read_slots: header slot 0 is all zeros */
     size_t max_path;
     size_t inline_max;
     uint32_t centry;              /* chunk entry size: 16, or 48 with encryption */

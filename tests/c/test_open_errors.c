@@ -352,6 +352,79 @@ static void test_locked(void) {
     CHECK_OK(db, streamdb_close(db));
 }
 
+/* Overwrites the first n bytes of path with byte b. */
+static void stamp(const char *path, size_t n, int b) {
+    int fd = open(path, O_WRONLY);
+    REQUIRE(fd >= 0);
+    uint8_t *z = malloc(n);
+    memset(z, b, n);
+    REQUIRE(pwrite(fd, z, n, 0) == (ssize_t)n);
+    free(z);
+    close(fd);
+}
+
+/* A create interrupted between its two header writes (slot 1 written, slot 0
+ * still a hole, no log yet) opens as the empty database and is finished; any
+ * other damaged newest slot without its log stays CORRUPT [F7]. */
+static void test_interrupted_create(void) {
+    char wal[1100];
+    const char *p = tu_path("half.db");
+    snprintf(wal, sizeof wal, "%s-wal", p);
+    streamdb *db = tu_open(p);
+    CHECK_OK(db, streamdb_close(db));
+    CHECK(tu_file_size(p) == 2 * 8192);
+    stamp(p, 8192, 0);
+    unlink(wal);
+    /* read-only: the empty database */
+    streamdb_config ro;
+    streamdb_config_init(&ro);
+    ro.read_only = 1;
+    db = NULL;
+    CHECK_OK(NULL, streamdb_open(p, &ro, &db));
+    if (db) {
+        char **paths = NULL;
+        size_t n = 9;
+        CHECK_OK(db, streamdb_search(db, "/", &paths, &n));
+        CHECK(n == 0);
+        streamdb_free_paths(paths, n);
+        CHECK_OK(db, streamdb_close(db));
+    }
+    /* writable: finished, then used */
+    db = tu_open(p);
+    CHECK_OK(db, tu_put(db, "/after", 5, 3000));
+    CHECK_OK(db, streamdb_close(db));
+    db = tu_open(p);
+    tu_expect_doc(db, "/after", 0, 5, 3000);
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_close(db));
+
+    /* slot 0 garbage rather than never written: refused */
+    const char *g = tu_path("half-garbage.db");
+    snprintf(wal, sizeof wal, "%s-wal", g);
+    db = tu_open(g);
+    CHECK_OK(db, streamdb_close(db));
+    stamp(g, 8192, 0xAB);
+    unlink(wal);
+    int rc = open_rc(g, NULL);
+    CHECKF(rc == STREAMDB_ERR_CORRUPT || rc == STREAMDB_ERR_NOT_A_DB, "garbage slot 0: open = %d", rc);
+
+    /* a database with data whose newest slot is gone with its log: refused */
+    const char *d = tu_path("data.db");
+    snprintf(wal, sizeof wal, "%s-wal", d);
+    db = tu_open(d);
+    CHECK_OK(db, tu_put(db, "/one", 1, 500));
+    CHECK_OK(db, streamdb_close(db));          /* checkpoint: seq 3 in slot 1 */
+    db = tu_open(d);
+    CHECK_OK(db, tu_put(db, "/two", 2, 500));
+    CHECK_OK(db, streamdb_close(db));          /* checkpoint: seq 4 in slot 0 */
+    stamp(d, 8192, 0);
+    unlink(wal);
+    rc = open_rc(d, NULL);
+    CHECKF(rc == STREAMDB_ERR_CORRUPT, "data, slot 0 zeroed, no log: open = %d", rc);
+    rc = open_rc(d, &ro);
+    CHECKF(rc == STREAMDB_ERR_CORRUPT, "data, slot 0 zeroed, no log, read-only: open = %d", rc);
+}
+
 int main(void) {
     tu_init("open_errors");
     test_config();
@@ -361,5 +434,6 @@ int main(void) {
     test_missing_nocreate();
     test_read_only();
     test_locked();
+    test_interrupted_create();
     tu_finish();
 }

@@ -1757,14 +1757,23 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
         return rc;
     }
     if (memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
-        /* slot 0 may be torn: try slot 1 at the configured page size */
-        uint32_t ps = env->cfg.page_size;
-        int r1 = fsize < 2ull * ps ? 1 : sdb_io_read(env, env->dbf, page, 512, ps, env->path);
-        if (r1 == STREAMDB_ERR_IO) {
-            sdb_free(page);
-            return r1;
+        /* slot 0 may be torn, or never written (a create interrupted between
+         * its two header writes): try slot 1 at the configured page size, or
+         * at each page size when none is configured */
+        int found = 0;
+        for (uint32_t ps = 4096; ps <= 65536 && !found; ps *= 2) {
+            if (env->cfg.page_size && ps != env->cfg.page_size)
+                continue;
+            if (fsize < 2ull * ps)
+                break;
+            int r1 = sdb_io_read(env, env->dbf, page, 512, ps, env->path);
+            if (r1 == STREAMDB_ERR_IO) {
+                sdb_free(page);
+                return r1;
+            }
+            found = !r1 && !memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16) && rd32(page + 84) == ps;
         }
-        if (r1 || memcmp(page + META_MAGIC_OFF, SDB_MAGIC, 16)) {
+        if (!found) {
             sdb_free(page);
             return sdb_err(STREAMDB_ERR_NOT_A_DB, "%s is not a StreamDb database", env->path);
         }
@@ -1797,6 +1806,12 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
         ok[s] = !r && !meta_decode(env, page, (pgno_t)s, &m[s]);
         if (!ok[s] && !why[0])
             snprintf(why, sizeof why, "%s", streamdb_errmsg(NULL));
+        if (s == 0 && !r && !ok[0]) {
+            size_t z = 0;
+            while (z < ps && !page[z])
+                z++;
+            env->slot0_blank = z == ps;
+        }
     }
     sdb_free(page);
     if (!ok[0] && !ok[1])
@@ -2207,7 +2222,25 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             env_free(env);
             return rc;
         }
-        if (fallback && env->wal_salt != meta.log_salt) {
+        /* The one fallback without its log: a create interrupted between
+         * its two header writes leaves slot 0 never written (all zeros),
+         * slot 1 the pristine empty state, no log, and nothing else. */
+        int interrupted_create = fallback && env->slot0_blank && !wexists && meta.seq == 1 &&
+                                 meta.txnid == 0 && meta.npages == SDB_FIRST_PAGE &&
+                                 fsize == 2ull * env->psize;
+        if (interrupted_create && !env->readonly) {
+            sdb_meta m2 = meta;
+            m2.seq = meta.seq + 1;
+            m2.log_salt = env->wal_salt;   /* the log just created */
+            rc = write_meta_slot(env, &m2);
+            if (rc) {
+                env_free(env);
+                return rc;
+            }
+            meta = m2;
+            sdb_log(env, STREAMDB_LOG_WARN, "%s: finished a create that was interrupted "
+                    "between its two header writes (the database is empty)", path);
+        } else if (fallback && env->wal_salt != meta.log_salt) {
             env_free(env);
             return sdb_err(STREAMDB_ERR_CORRUPT, "%s: the newest header slot is damaged (%s) "
                            "and the log has moved past the older one", path, env_fallback_why);
@@ -2216,6 +2249,13 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             wm.seq = meta.seq;
             meta = wm;
         }
+    } else if (fallback && !(env->slot0_blank && meta.seq == 1 && meta.txnid == 0 &&
+                             meta.npages == SDB_FIRST_PAGE)) {
+        /* read-only and no log: the log that completes the older slot is
+         * gone, so it cannot be trusted [F7] */
+        env_free(env);
+        return sdb_err(STREAMDB_ERR_CORRUPT, "%s: the newest header slot is damaged (%s) and "
+                       "there is no log to complete the older one", path, env_fallback_why);
     }
     env->meta = meta;
     env->wmeta = meta;
