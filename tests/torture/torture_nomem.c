@@ -385,10 +385,10 @@ int main(void)
     long step = total / (200 * scale) + 1;
     for (int pers = 0; pers < 2; pers++) {
         for (long n = 1; n <= total + 1;) {
+            /* allocations made with the hooks disarmed (the checks after a
+             * failed step, the final write and comparison) are never refused:
+             * those points are not counted */
             if (run_point(n, pers)) points++;
-            else if (n <= total) {
-                fprintf(stderr, "note: allocation %ld not reached (persistent=%d)\n", n, pers);
-            }
             n += n < dense ? 1 : step;
         }
     }

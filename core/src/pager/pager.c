@@ -350,21 +350,13 @@ static int findex_reserve(sdb_env *env, uint32_t extra)
     return 0;
 }
 
+/* Indexes one more frame.  A commit has reserved the room (it cannot fail
+ * then); recovery grows the index frame by frame. */
 static int findex_add(sdb_env *env, pgno_t pgno)
 {
-    if (env->nframes == env->capframes) {
-        uint32_t ncap = env->capframes ? env->capframes * 2 : 1024;
-        sdb_frame *nf = sdb_realloc(env->frames, ncap * sizeof *nf);
-        if (!nf)
-            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory growing the log index");
-        env->frames = nf;
-        env->capframes = ncap;
-    }
-    if ((env->fhcount + 1) * 2 > env->fhcap) {
-        int rc = fhash_grow(env);
-        if (rc)
-            return rc;
-    }
+    int rc = findex_reserve(env, 1);
+    if (rc)
+        return rc;
     uint32_t idx = env->nframes++;
     atomic_store_explicit(&env->nframes_pub, env->nframes, memory_order_release);
     uint32_t *slot = fhash_slot(env, pgno);
