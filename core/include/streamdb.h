@@ -436,7 +436,7 @@ STREAMDB_API void streamdb_future_free(streamdb_future *f);
 #define STREAMDB_VFS_CREATE   1
 #define STREAMDB_VFS_READONLY 2
 struct streamdb_vfs {
-    int version;   /* 1 */
+    int version;   /* 1, or 2 with writeback */
     void *ctx;     /* the backend's own state */
     int (*open)(const streamdb_vfs *vfs, const char *name, int flags, unsigned mode,
                 streamdb_file **out);
@@ -452,6 +452,12 @@ struct streamdb_vfs {
     int (*exists)(const streamdb_vfs *vfs, const char *name, int *exists);
     int (*remove)(const streamdb_vfs *vfs, const char *name);
     int (*sync_dir)(const streamdb_vfs *vfs, const char *name); /* directory holding name */
+    /* version 2: start writing [off, off+len) to the device and return
+     * without waiting.  A hint the core gives while it writes a large
+     * document, so that the commit's sync has less left to do; it never
+     * replaces sync, and its errors are ignored (sync reports them).  May be
+     * NULL.  Backends of version 1 do not have this field. */
+    int (*writeback)(streamdb_file *f, uint64_t off, uint64_t len);
 };
 
 /* The POSIX file backend (pread/pwrite/fdatasync/flock/mmap). */

@@ -48,6 +48,7 @@ typedef uint32_t pgno_t;
 #define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents of 5 full chunks (320 KiB) or more bypass the log */
 #define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
+#define SDB_WRITEBACK_BYTES (8u << 20) /* direct data handed to the VFS writeback hint */
 
 enum {
     SDB_PT_META = 1,
@@ -296,6 +297,7 @@ struct sdb_wtxn {
     size_t nruns, capruns;
     uint64_t txnid;
     int direct_written;           /* main file holds unsynced chunk data */
+    uint64_t wb_lo, wb_hi;        /* direct-written range not yet handed to writeback */
     int paths_changed;            /* the path tree changed: the path cache must forget */
     uint64_t wal_data_bytes;      /* chunk data this transaction sent through the log */
     int failed;                   /* an operation failed: commit refused */

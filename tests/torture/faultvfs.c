@@ -161,7 +161,7 @@ faultvfs *fv_new(const streamdb_vfs *inner)
     pthread_mutex_init(&fv->mu, NULL);
     streamdb_vfs v = {1, fv, fv_open, fv_close, fv_read, fv_write, fv_sync, fv_truncate, fv_size,
                       fv_lock, inner->map ? fv_map : NULL, inner->map ? fv_unmap : NULL,
-                      fv_exists, fv_remove, fv_sync_dir};
+                      fv_exists, fv_remove, fv_sync_dir, NULL};
     fv->vfs = v;
     return fv;
 }
@@ -443,7 +443,7 @@ plsim *pl_new(void)
     pl->mem = streamdb_vfs_memory_new();
     pthread_mutex_init(&pl->mu, NULL);
     streamdb_vfs v = {1, pl, pl_open, pl_close, pl_read, pl_write, pl_sync, pl_truncate, pl_size,
-                      pl_lock, NULL, NULL, pl_exists, pl_remove, pl_sync_dir};
+                      pl_lock, NULL, NULL, pl_exists, pl_remove, pl_sync_dir, NULL};
     pl->vfs = v;
     return pl;
 }

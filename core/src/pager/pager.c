@@ -1145,6 +1145,17 @@ int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, si
     if (rc)
         return rc;
     w->direct_written = 1;
+    /* Every SDB_WRITEBACK_BYTES of contiguous direct data, ask the backend to
+     * start writing it out: the device works while the caller produces the
+     * rest, and the commit's sync waits for the tail only. */
+    if (off != w->wb_hi)
+        w->wb_lo = off;
+    w->wb_hi = off + len;
+    if (w->wb_hi - w->wb_lo >= SDB_WRITEBACK_BYTES && env->vfs->version >= 2 &&
+        env->vfs->writeback) {
+        (void)env->vfs->writeback(env->dbf, w->wb_lo, w->wb_hi - w->wb_lo);
+        w->wb_lo = w->wb_hi;
+    }
     pthread_mutex_lock(&env->mu);
     if (off + len > env->file_size)
         env->file_size = off + len;

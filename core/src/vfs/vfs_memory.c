@@ -211,7 +211,7 @@ STREAMDB_API streamdb_vfs *streamdb_vfs_memory_new(void)
         return NULL;
     pthread_mutex_init(&m->mu, NULL);
     streamdb_vfs v = {1, m, m_open, m_close, m_read, m_write, m_sync, m_truncate, m_size,
-                      m_lock, NULL, NULL, m_exists, m_remove, m_sync_dir};
+                      m_lock, NULL, NULL, m_exists, m_remove, m_sync_dir, NULL};
     m->vfs = v;
     return &m->vfs;
 }
