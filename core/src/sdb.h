@@ -49,6 +49,7 @@ typedef uint32_t pgno_t;
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents of 5 full chunks (320 KiB) or more bypass the log */
 #define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
 #define SDB_WRITEBACK_BYTES (8u << 20) /* direct data handed to the VFS writeback hint */
+#define SDB_WAL_GROW (256u << 10)       /* the log file grows by zero-filled steps this big */
 
 enum {
     SDB_PT_META = 1,
@@ -240,6 +241,7 @@ struct sdb_env {
     uint64_t wal_base;            /* global number of frame 0 of this log = base + 1 */
     uint32_t wal_salt;
     uint32_t wal_cksum;           /* running checksum after the last frame */
+    uint64_t wal_fsize;           /* the log file's size: frames below it overwrite, not append */
     sdb_frame *frames;
     uint32_t nframes, capframes;
     uint32_t *fhash;              /* pgno -> local index + 1, open addressing */

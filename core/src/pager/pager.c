@@ -1345,6 +1345,30 @@ static int group_sync(sdb_env *env, uint64_t g)
     return rc;
 }
 
+/* Before a commit's frames run past the end of the log file, the file grows
+ * by a zero-filled step of SDB_WAL_GROW (PostgreSQL fills its WAL segments
+ * the same way).  The commit that grows the file pays for one append; the
+ * commits after it overwrite blocks already allocated, and their fdatasync
+ * need not commit a new file size to the journal.  Zeros never pass for a
+ * frame: a salt is never 0 [F3].  A failed fill fails the commit like a
+ * failed frame write (a full disk is STREAMDB_ERR_FULL). */
+static int wal_grow(sdb_env *env, uint64_t end)
+{
+    static const uint8_t zeros[65536];
+    if (end <= env->wal_fsize)
+        return 0;
+    uint64_t to = (end + SDB_WAL_GROW - 1) / SDB_WAL_GROW * SDB_WAL_GROW;
+    for (uint64_t off = env->wal_fsize; off < to;) {
+        size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+        int rc = sdb_io_write(env, env->walf, zeros, n, off, env->walpath);
+        if (rc)
+            return rc;
+        off += n;
+    }
+    env->wal_fsize = to;
+    return 0;
+}
+
 int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
 {
     int rc = 0;
@@ -1409,6 +1433,7 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     uint32_t cksum = env->wal_cksum;
 
     uint64_t woff = frame_off(env, first);
+    rc = wal_grow(env, woff + (n + 1) * fsz);
     for (size_t i = 0; i <= n && !rc; i++) {
         uint8_t *f = buf + nb * fsz;
         const uint8_t *page;
@@ -1511,7 +1536,23 @@ static uint32_t fresh_salt(void)
     return s ? s : 1;
 }
 
-static int wal_write_header(sdb_env *env)
+/* The salt of the log that replaces the current one.  A reset log reuses its
+ * file, so its tail may hold frames of earlier generations: one more than the
+ * current salt can never equal theirs (short of 2^32 resets), where a random
+ * salt could, once in 2^32 resets. */
+static uint32_t next_log_salt(const sdb_env *env)
+{
+    uint32_t s = env->wal_salt + 1;
+    return s ? s : 1;
+}
+
+/* Writes a new log header (salt env->wal_salt) and syncs it.  The frames
+ * after it are stale from then on [F3].  With shrink, or when the file has
+ * grown past what the autocheckpoint needs, the file is cut back; otherwise
+ * it is kept, so that the next commits overwrite blocks the file system has
+ * already allocated: their fdatasync then flushes data only, where an append
+ * also has to commit the file's new size to the journal. */
+static int wal_write_header(sdb_env *env, int shrink)
 {
     uint8_t h[SDB_WAL_HDR];
     memset(h, 0, sizeof h);
@@ -1521,12 +1562,17 @@ static int wal_write_header(sdb_env *env)
     wr32(h + 12, env->wal_salt);
     wr32(h + 16, sdb_crc32c(0, h, 16));
     int rc = sdb_io_write(env, env->walf, h, sizeof h, 0, env->walpath);
-    if (!rc) {
+    uint64_t keep = env->cfg.wal_autocheckpoint + SDB_WAL_GROW;
+    if (shrink || env->wal_fsize < SDB_WAL_HDR)
+        keep = SDB_WAL_HDR;
+    if (!rc && env->wal_fsize != keep && (shrink || env->wal_fsize > keep)) {
         int e;
-        VFS_CALL(e, env->vfs->truncate(env->walf, SDB_WAL_HDR));
+        VFS_CALL(e, env->vfs->truncate(env->walf, keep));
         if (e) {
             atomic_store(&env->fatal, 1);
             rc = sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
+        } else {
+            env->wal_fsize = keep;
         }
     }
     if (!rc)
@@ -1579,7 +1625,7 @@ int sdb_checkpoint(sdb_env *env, int force)
          * slot that names the new log [F7] */
         sdb_meta m = env->wmeta;
         m.seq = env->meta.seq + 1;
-        next_salt = fresh_salt();
+        next_salt = next_log_salt(env);
         m.log_salt = next_salt;
         want = (uint64_t)m.npages * env->psize;
         int rc = write_meta_slot(env, &m);
@@ -1652,7 +1698,7 @@ int sdb_checkpoint(sdb_env *env, int force)
     /* The slot names the log that completes it: the fresh one when this
      * checkpoint resets the log, else the current one.  An older slot is a
      * valid fallback only while that log is still in place [F7]. */
-    next_salt = limit == appended ? fresh_salt() : env->wal_salt;
+    next_salt = limit == appended ? next_log_salt(env) : env->wal_salt;
     meta.log_salt = next_salt;
     rc = write_meta_slot(env, &meta);
     if (rc)
@@ -1683,7 +1729,7 @@ reset:
     pthread_mutex_unlock(&env->mu);
     if (ok) {
         env->wal_salt = next_salt;
-        rc = wal_write_header(env);
+        rc = wal_write_header(env, force);
         /* shrink the main file back to the state: drops aborted direct writes */
         if (!rc && env->file_size > want) {
             int e;
@@ -1696,7 +1742,6 @@ reset:
         }
     }
     pthread_rwlock_unlock(&env->ckpt);
-    (void)force;
     return rc;
 }
 
@@ -1853,7 +1898,8 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
             return 0;
         if (!fresh_db)
             env->wal_salt = fresh_salt();
-        return wal_write_header(env);
+        env->wal_fsize = wsize;
+        return wal_write_header(env, 1);
     }
     env->wal_salt = rd32(h + 12);
     uint32_t cksum = env->wal_salt, last_ok_cksum = cksum;
@@ -1927,11 +1973,13 @@ static int wal_recover(sdb_env *env, int fresh_db, int *have_meta, sdb_meta *met
         return rc;
     env->wal_cksum = last_ok_cksum;
     uint64_t end = frame_off(env, ncommit);
+    env->wal_fsize = wsize;
     if (!env->readonly && wsize > end) {
         /* drop the torn or uncommitted tail so new frames follow the last commit */
         VFS_CALL(e, env->vfs->truncate(env->walf, end));
         if (e)
             return sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
+        env->wal_fsize = end;
         rc = sdb_io_sync(env, env->walf, env->walpath);
     }
     return rc;
