@@ -50,6 +50,7 @@ typedef uint32_t pgno_t;
 #define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
 #define SDB_WRITEBACK_BYTES (8u << 20) /* direct data handed to the VFS writeback hint */
 #define SDB_WAL_GROW (256u << 10)       /* the log file grows by zero-filled steps this big */
+#define SDB_FRESH_DIRECT_BYTES (256u << 10) /* a commit with this much in fresh pages writes them in place */
 
 enum {
     SDB_PT_META = 1,
@@ -279,6 +280,7 @@ struct sdb_env {
     struct sdb_pool pool;         /* async reads and read-ahead */
     sdb_pcache pcache;
     char *killpoint;              /* tests: STREAMDB_KILLPOINT=name[:n] */
+    uint64_t fresh_direct;        /* [F10] fresh-page threshold; tests: STREAMDB_TEST_FRESH_DIRECT */
     long killcount;
     atomic_uint_fast64_t prefetch_hits;
 };
@@ -300,6 +302,7 @@ struct sdb_wtxn {
     uint64_t txnid;
     int direct_written;           /* main file holds unsynced chunk data */
     uint64_t wb_lo, wb_hi;        /* direct-written range not yet handed to writeback */
+    pgno_t base_npages;           /* npages of the state this transaction started from */
     int paths_changed;            /* the path tree changed: the path cache must forget */
     uint64_t wal_data_bytes;      /* chunk data this transaction sent through the log */
     int failed;                   /* an operation failed: commit refused */

@@ -44,6 +44,9 @@ static void on_ack(void *ctx, int acked)
 
 int main(void)
 {
+    /* [F10] on every commit that has a fresh page, not only on batches of
+     * 256 KiB: these workloads' transactions are small */
+    setenv("STREAMDB_TEST_FRESH_DIRECT", "1", 0);
     tu_init("torture_killpoint");
     long scale = t_scale();
     uint64_t seed = getenv("TORTURE_SEED") ? t_seed() : 11;

@@ -940,6 +940,7 @@ int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out)
     w->view.mark = env->wal_base + env->nframes;
     pthread_mutex_unlock(&env->mu);
     w->view.w = w;
+    w->base_npages = w->view.meta.npages;
     w->txnid = w->view.meta.txnid + 1;
     held_add(env);
     *out = w;
@@ -1369,6 +1370,59 @@ static int wal_grow(sdb_env *env, uint64_t end)
     return 0;
 }
 
+/* [F10] Pages past the end of the state the transaction started from
+ * (fresh from extending the file, and so in no reader's state and with no
+ * frame in the log) are written in place rather than through the log, when
+ * a commit has at least SDB_FRESH_DIRECT_BYTES of them (env->fresh_direct): a batch of new
+ * documents then writes its new leaves once, where the log would write them
+ * twice (frame, then checkpoint).  They are synced with the transaction's
+ * other in-place data before the commit frame is written [F10]; a commit that
+ * never lands leaves them past its state's end, unreachable.  Smaller commits
+ * keep to the log: one sync, not two; so do commits with sync_commits off,
+ * which sync nothing.  The pages written are taken out of
+ * list (sorted by page number); buf (cap bytes) stages contiguous runs. */
+static int write_fresh_pages(sdb_env *env, sdb_wtxn *w, sdb_dirty **list, size_t *n,
+                             uint8_t *buf, size_t cap)
+{
+    size_t first = *n;
+    while (first > 0 && list[first - 1]->pgno >= w->base_npages)
+        first--;
+    if (!env->cfg.sync_commits || first == *n ||
+        (uint64_t)(*n - first) * env->psize < env->fresh_direct)
+        return 0;
+    pthread_mutex_lock(&env->mu);
+    for (size_t i = first; i < *n; i++)
+        if (fhash_slot(env, list[i]->pgno)) {
+            pthread_mutex_unlock(&env->mu);
+            return 0;   /* cannot happen while npages only grows; the log is always safe */
+        }
+    pthread_mutex_unlock(&env->mu);
+    size_t per = cap / env->psize, run = 0;
+    pgno_t start = 0;
+    for (size_t i = first; i < *n; i++) {
+        sdb_dirty *d = list[i];
+        if (!d->raw) {
+            int rc = sdb_page_seal_env(env, d->data, d->data[4], d->pgno, w->txnid);
+            if (rc)
+                return rc;
+        }
+        if (run && (d->pgno != start + run || run == per)) {
+            int rc = sdb_write_direct(env, w, start, buf, run * env->psize);
+            if (rc)
+                return rc;
+            run = 0;
+        }
+        if (!run)
+            start = d->pgno;
+        memcpy(buf + run * env->psize, d->data, env->psize);
+        run++;
+    }
+    int rc = run ? sdb_write_direct(env, w, start, buf, run * env->psize) : 0;
+    if (!rc)
+        *n = first;
+    return rc;
+}
+
 int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
 {
     int rc = 0;
@@ -1387,20 +1441,15 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     if (rc)
         goto fail;
     w->view.meta.txnid = w->txnid;
-    if (w->direct_written) {
-        SDB_KILLPOINT(env, "commit.before_data_sync");
-        /* [F10] chunk data is durable before anything points to it */
-        rc = sdb_io_sync(env, env->dbf, env->path);
-        if (rc)
-            goto fail;
-    }
-    /* Append frames: dirty pages by page number, then the meta as commit frame. */
+    /* Dirty pages by page number; frames are appended in that order. */
     sdb_dirty **list = sdb_malloc((w->ndirty + 1) * sizeof *list);
     size_t fsz = frame_size(env), batch_max = 64, nb = 0;
     uint8_t *buf = sdb_malloc(batch_max * fsz);
-    if (!list || !buf) {
+    uint8_t *metapage = sdb_malloc(env->psize);
+    if (!list || !buf || !metapage) {
         sdb_free(list);
         sdb_free(buf);
+        sdb_free(metapage);
         rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
         goto fail;
     }
@@ -1409,11 +1458,16 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
         for (sdb_dirty *d = w->dhash[b]; d; d = d->next)
             list[n++] = d;
     qsort(list, n, sizeof *list, cmp_pgno);
-    uint8_t *metapage = sdb_malloc(env->psize);
-    if (!metapage) {
+    rc = write_fresh_pages(env, w, list, &n, buf, batch_max * fsz);
+    if (!rc && w->direct_written) {
+        SDB_KILLPOINT(env, "commit.before_data_sync");
+        /* [F10] data written in place is durable before anything points to it */
+        rc = sdb_io_sync(env, env->dbf, env->path);
+    }
+    if (rc) {
         sdb_free(list);
         sdb_free(buf);
-        rc = sdb_err(STREAMDB_ERR_NOMEM, "out of memory committing");
+        sdb_free(metapage);
         goto fail;
     }
     /* the commit frame records how many frames were already acknowledged:
@@ -2087,6 +2141,10 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         const char *colon = env->killpoint ? strchr(env->killpoint, ':') : NULL;
         env->killcount = colon ? atol(colon + 1) : 1;
     }
+    /* tests: STREAMDB_TEST_FRESH_DIRECT=bytes lowers the threshold of [F10],
+     * so that the crash families' small transactions take that path too */
+    const char *fd = getenv("STREAMDB_TEST_FRESH_DIRECT");
+    env->fresh_direct = fd && atol(fd) > 0 ? (uint64_t)atol(fd) : SDB_FRESH_DIRECT_BYTES;
     env->pid = getpid();
     int rc = env_validate_config(&env->cfg);
     if (rc) {
