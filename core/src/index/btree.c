@@ -96,6 +96,13 @@ static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size
     int lo = 0, hi = n;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
+        /* start loading both entries the next probe may compare against,
+         * so that the cache misses of a leaf overlap instead of following
+         * each other (a prefetch never faults; a wrong offset costs nothing) */
+        if (hi - lo > 2) {
+            __builtin_prefetch(p + rd16(offs + 2 * (size_t)((lo + mid) / 2)));
+            __builtin_prefetch(p + rd16(offs + 2 * (size_t)((mid + 1 + hi) / 2)));
+        }
         size_t off = rd16(offs + 2 * (size_t)mid);
         if (off + 4 > psize || off + 4 + rd16(p + off) > psize) {
             *err = 1;
