@@ -281,6 +281,8 @@ struct sdb_env {
     sdb_pcache pcache;
     char *killpoint;              /* tests: STREAMDB_KILLPOINT=name[:n] */
     uint64_t fresh_direct;        /* [F10] fresh-page threshold; tests: STREAMDB_TEST_FRESH_DIRECT */
+    struct sdb_dirty *dpool;      /* spare dirty-page buffers (writer lock) */
+    uint32_t ndpool;
     long killcount;
     atomic_uint_fast64_t prefetch_hits;
 };

@@ -947,14 +947,41 @@ int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out)
     return 0;
 }
 
-static void wtxn_free(sdb_wtxn *w)
+/* Dirty-page buffers are kept for the next transaction, up to 4 MiB, under
+ * the writer lock: a batch allocates and frees hundreds of them, and malloc
+ * would hand that memory back to the kernel and fault it in again each time. */
+#define DPOOL_BYTES (4u << 20)
+
+static void dirty_release(sdb_env *env, sdb_dirty *d)
+{
+    if ((uint64_t)(env->ndpool + 1) * env->psize > DPOOL_BYTES) {
+        sdb_free(d->data);
+        sdb_free(d);
+        return;
+    }
+    d->next = env->dpool;
+    env->dpool = d;
+    env->ndpool++;
+}
+
+static void dpool_free(sdb_env *env)
+{
+    while (env->dpool) {
+        sdb_dirty *d = env->dpool;
+        env->dpool = d->next;
+        sdb_free(d->data);
+        sdb_free(d);
+    }
+    env->ndpool = 0;
+}
+
+static void wtxn_free(sdb_env *env, sdb_wtxn *w)
 {
     for (uint32_t b = 0; b < w->dcap; b++) {
         sdb_dirty *d = w->dhash[b];
         while (d) {
             sdb_dirty *n = d->next;
-            sdb_free(d->data);
-            sdb_free(d);
+            dirty_release(env, d);
             d = n;
         }
     }
@@ -965,7 +992,7 @@ static void wtxn_free(sdb_wtxn *w)
 
 void sdb_wtxn_abort(sdb_env *env, sdb_wtxn *w)
 {
-    wtxn_free(w);
+    wtxn_free(env, w);
     wlock_release(env);
 }
 
@@ -990,25 +1017,31 @@ static int dirty_add(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint8_t **data)
         w->dhash = nh;
         w->dcap = ncap;
     }
-    sdb_dirty *d = sdb_malloc(sizeof *d);
-    uint8_t *buf = sdb_malloc(env->psize);
-    if (!d || !buf) {
-        sdb_free(d);
-        sdb_free(buf);
-        return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+    sdb_dirty *d = env->dpool;
+    if (d) {
+        env->dpool = d->next;
+        env->ndpool--;
+    } else {
+        d = sdb_malloc(sizeof *d);
+        uint8_t *buf = sdb_malloc(env->psize);
+        if (!d || !buf) {
+            sdb_free(d);
+            sdb_free(buf);
+            return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+        }
+        d->data = buf;
     }
     d->pgno = pgno;
-    d->data = buf;
     d->raw = 0;
     uint32_t j = hash32(pgno) & (w->dcap - 1);
     d->next = w->dhash[j];
     w->dhash[j] = d;
     w->ndirty++;
-    *data = buf;
+    *data = d->data;
     return 0;
 }
 
-static void dirty_remove(sdb_wtxn *w, pgno_t pgno)
+static void dirty_remove(sdb_env *env, sdb_wtxn *w, pgno_t pgno)
 {
     if (!w->dcap)
         return;
@@ -1017,8 +1050,7 @@ static void dirty_remove(sdb_wtxn *w, pgno_t pgno)
         if ((*pp)->pgno == pgno) {
             sdb_dirty *d = *pp;
             *pp = d->next;
-            sdb_free(d->data);
-            sdb_free(d);
+            dirty_release(env, d);
             w->ndirty--;
             return;
         }
@@ -1069,7 +1101,7 @@ int sdb_page_free(sdb_env *env, sdb_wtxn *w, pgno_t pgno, uint32_t count)
     if (pgno < SDB_FIRST_PAGE || (uint64_t)pgno + count > w->view.meta.npages)
         return sdb_err(STREAMDB_ERR_CORRUPT, "free of pages %u+%u outside the database", pgno, count);
     for (uint32_t i = 0; i < count && w->ndirty; i++)
-        dirty_remove(w, pgno + i);
+        dirty_remove(env, w, pgno + i);
     int rc = runs_reserve(&w->runs, &w->capruns, w->nruns + 2);
     if (!rc)
         rc = runs_add(w, pgno, count, w->txnid);
@@ -1552,7 +1584,7 @@ int sdb_wtxn_commit(sdb_env *env, sdb_wtxn *w)
     env->nruns = w->nruns;
     env->capruns = w->capruns;
     w->runs = old;
-    wtxn_free(w);
+    wtxn_free(env, w);
     wlock_release(env);
     SDB_KILLPOINT(env, "commit.before_log_sync");
     rc = group_sync(env, g);
@@ -2078,6 +2110,7 @@ static int env_validate_config(streamdb_config *c)
 
 static void env_free(sdb_env *env)
 {
+    dpool_free(env);
     sdb_async_shutdown(env);
     sdb_async_destroy(env);
     sdb_pcache_destroy(env);
