@@ -49,7 +49,7 @@ typedef uint32_t pgno_t;
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents of 5 full chunks (320 KiB) or more bypass the log */
 #define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
 #define SDB_WRITEBACK_BYTES (8u << 20) /* direct data handed to the VFS writeback hint */
-#define SDB_WAL_GROW (256u << 10)       /* the log file grows by zero-filled steps this big */
+#define SDB_WAL_GROW (64u << 10)        /* the log file grows by zero-filled steps this big */
 #define SDB_FRESH_DIRECT_BYTES (256u << 10) /* a commit with this much in fresh pages writes them in place */
 
 enum {

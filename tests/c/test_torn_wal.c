@@ -84,7 +84,7 @@ static void state_after(int j, struct st *s) {
 static streamdb_config cfg;
 
 /* Reports where the log's frames end (header + frames).  The file itself is
- * longer: it grows by zero-filled 1 MiB steps. */
+ * longer: it grows by zero-filled 64 KiB steps. */
 static void report_size(int fd, streamdb *db) {
     streamdb_stats st;
     if (streamdb_calculate_statistics(db, &st)) _exit(7);

@@ -101,7 +101,7 @@ int main(void)
     printf("wal_sync: damage under an acknowledged commit reported, torn tail recovered\n");
 
     /* Log reuse: a checkpoint resets the log but keeps its file (up to
-     * wal_autocheckpoint + one 256 KiB growth step), so later commits
+     * wal_autocheckpoint + one 64 KiB growth step), so later commits
      * overwrite frames of earlier generations.  A process killed after many
      * resets leaves such a tail; the open takes none of it. */
     db = tu_path("reuse.sdb");
@@ -128,7 +128,7 @@ int main(void)
                 _exit(4);
         }
         /* bounded: the autocheckpoint, one growth step, one commit */
-        if (most > (128 << 10) + (256 << 10) + 8 * frame)
+        if (most > (128 << 10) + (64 << 10) + 8 * frame)
             _exit(5);
         _exit(0);   /* no close: the log keeps its mixed generations */
     }
