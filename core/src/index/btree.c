@@ -299,13 +299,31 @@ static size_t lcp(const ent *a, const ent *b)
     return i;
 }
 
-/* Encoded size of entries [a, b). */
-/* The same with prefix sums: sums[i] = sum over j < i of (6 + kl + vl). */
+/* The prefix a node of entries [a, b) is encoded with: the bytes all its
+ * keys share, but, for a piece split off to the right of other entries (a > 0),
+ * no more than it shares with the entry before it.  Any prefix of the keys'
+ * common prefix is a valid node prefix; this one leaves room for what comes
+ * next.  A page split off by an append holds one or two keys, whose common
+ * prefix is nearly the whole key: the next append would not share it and
+ * would have to re-encode the page instead of taking the in-place path. */
+static size_t piece_plen(const ent *e, int a, int b)
+{
+    size_t pl = lcp(&e[a], &e[b - 1]);
+    if (a > 0) {
+        size_t before = lcp(&e[a - 1], &e[a]);
+        if (before < pl)
+            pl = before;
+    }
+    return pl;
+}
+
+/* Encoded size of entries [a, b), with prefix sums: sums[i] = sum over j < i
+ * of (6 + kl + vl). */
 static size_t span_fast(const ent *e, const size_t *sums, int a, int b)
 {
     if (a >= b)
         return N_HDR;
-    size_t pl = lcp(&e[a], &e[b - 1]);
+    size_t pl = piece_plen(e, a, b);
     if (pl > 65535)
         pl = 65535;
     return N_HDR + pl + (sums[b] - sums[a]) - (size_t)(b - a) * pl;
@@ -315,7 +333,9 @@ static size_t span_fast(const ent *e, const size_t *sums, int a, int b)
 static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const ent *e, int a, int b)
 {
     int n = b - a;
-    size_t pl = n ? lcp(&e[a], &e[b - 1]) : 0;
+    size_t pl = n ? piece_plen(e, a, b) : 0;
+    if (pl > 65535)
+        pl = 65535;
     size_t used = 0;
     for (int i = a; i < b; i++)
         used += 4 + (e[i].kl - pl) + e[i].vl;
@@ -347,11 +367,12 @@ static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const 
 static size_t content_start(const uint8_t *p, uint32_t psize) { return psize - rd16(p + 6); }
 
 /*
- * In-place insert or replace in a leaf when the key shares the node's prefix
- * and the entry fits the free gap: 1 done, 0 the caller must re-encode.
+ * In-place insert or replace in a node when the key shares the node's prefix
+ * and the entry fits the free gap: 1 done, 0 the caller must re-encode.  Used
+ * for leaves, and for a branch taking the separator of a child that split.
  * Space of replaced or deleted entries is reclaimed by the next re-encode.
  */
-static int leaf_fast_put(uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
+static int fast_put(uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
                          const uint8_t *val, size_t vlen, int *replaced)
 {
     size_t n = node_n(p), pl = node_plen(p);
@@ -544,7 +565,7 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         if (rc)
             return rc;
         memset(out, 0, sizeof *out);
-        if (leaf_fast_put(d, env->psize, key, klen, val, vlen, replaced))
+        if (fast_put(d, env->psize, key, klen, val, vlen, replaced))
             return 0;
         pg.data = d;   /* decode the dirty copy below (no cache entry to put) */
         pg.entry = NULL;
@@ -565,6 +586,24 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
             split_free(&sub);
             memset(out, 0, sizeof *out);
             return rc;
+        }
+        if (sub.n == 1) {
+            /* one new child: its separator goes in place, right after the
+             * child it split from, when it fits (most splits) */
+            uint8_t *d, cb[4];
+            rc = sdb_page_dirty(env, w, pgno, &d);
+            if (rc) {
+                split_free(&sub);
+                return rc;
+            }
+            int exact, e2 = 0, dummy;
+            int at = node_lower(d, env->psize, sub.keys[0], sub.klens[0], &exact, &e2);
+            wr32(cb, sub.pages[0]);
+            if (!e2 && !exact && at == slot &&
+                fast_put(d, env->psize, sub.keys[0], sub.klens[0], cb, 4, &dummy)) {
+                split_free(&sub);
+                return 0;
+            }
         }
         rc = get_node(env, &w->view, pgno, &pg);
         if (rc) {
