@@ -555,14 +555,16 @@ static void rv_end(streamdb *db, rview *r)
 
 /* ---- writing ---- */
 
-STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t plen,
-                                       streamdb_writer **out)
+/* size_hint: the document's whole size when known (0: unknown); checked:
+ * the handle and the path were checked by the caller already. */
+static int writer_begin(streamdb *db, const char *path, size_t plen, size_t size_hint,
+                        int checked, streamdb_writer **out)
 {
     if (!out)
         return sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
     *out = NULL;
-    int rc = check_writable(db);
-    if (!rc)
+    int rc = checked ? 0 : check_writable(db);
+    if (!rc && !checked)
         rc = check_path(db->env, path, plen);
     if (rc)
         return rc;
@@ -577,6 +579,7 @@ STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t pl
     wr->db = db;
     wr->d.max_size = db->env->cfg.max_document_size;
     wr->d.compress = db->env->cfg.use_compression;
+    wr->d.size_hint = size_hint;
     rc = op_begin(db, &wr->w, &wr->implicit);
     if (rc) {
         sdb_free(wr->path);
@@ -586,6 +589,12 @@ STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t pl
     atomic_fetch_add(&db->env->children, 1);
     *out = wr;
     return 0;
+}
+
+STREAMDB_API int streamdb_writer_begin(streamdb *db, const char *path, size_t plen,
+                                       streamdb_writer **out)
+{
+    return writer_begin(db, path, plen, 0, 0, out);
 }
 
 STREAMDB_API int streamdb_writer_write(streamdb_writer *wr, const void *data, size_t len)
@@ -674,7 +683,7 @@ STREAMDB_API int streamdb_write_document_n(streamdb *db, const char *path, size_
         return sdb_err(STREAMDB_ERR_TOO_LARGE, "document of %zu bytes exceeds max_document_size "
                        "(%llu)", len, (unsigned long long)db->env->cfg.max_document_size);
     streamdb_writer *wr;
-    rc = streamdb_writer_begin(db, path, plen, &wr);
+    rc = writer_begin(db, path, plen, len, 1, &wr);
     if (rc)
         return rc;
     rc = streamdb_writer_write(wr, data, len);

@@ -460,24 +460,34 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
     if (d->size + len > d->max_size || d->size + len < d->size)
         return sdb_err(STREAMDB_ERR_TOO_LARGE, "document exceeds max_document_size (%llu bytes)",
                        (unsigned long long)d->max_size);
-    const size_t keep = (size_t)SDB_DIRECT_MIN_CHUNKS * SDB_CHUNK;
+    const size_t keep = (size_t)SDB_DIRECT_MIN_CHUNKS * SDB_CHUNK, full = keep + SDB_CHUNK;
     /* the content CRC is taken over the core's own copy, never the caller's
      * buffer, which another thread may change between the two reads */
+    if (!d->direct) {
+        /* room for what this call adds to the buffer: a document of known
+         * size gets a buffer of that size, not the full 320 KiB */
+        size_t want = d->buflen + (len < full - d->buflen ? len : full - d->buflen);
+        if (want > d->bufcap) {
+            size_t nc = d->bufcap ? d->bufcap * 2
+                                  : (d->size_hint && d->size_hint < full ? d->size_hint : full);
+            nc = nc < want ? want : nc > full ? full : nc;
+            uint8_t *nb = sdb_realloc(d->buf, nc);
+            if (!nb)
+                return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+            d->buf = nb;
+            d->bufcap = nc;
+        }
+    }
     d->size += len;
     while (len) {
         if (!d->direct) {
-            if (!d->buf) {
-                d->bufcap = keep + SDB_CHUNK;
-                if (!(d->buf = sdb_malloc(d->bufcap)))
-                    return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-            }
-            size_t n = d->bufcap - d->buflen < len ? d->bufcap - d->buflen : len;
+            size_t n = full - d->buflen < len ? full - d->buflen : len;
             memcpy(d->buf + d->buflen, data, n);
             d->crc = sdb_crc32c(d->crc, d->buf + d->buflen, n);
             d->buflen += n;
             data += n;
             len -= n;
-            if (d->buflen == d->bufcap) {
+            if (d->buflen == full) {
                 /* over four chunks: this document bypasses the log [F10] */
                 d->direct = 1;
                 for (size_t off = 0; off < keep; off += SDB_CHUNK) {
@@ -746,7 +756,8 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         rc = sdb_bt_put(env, w, &w->view.meta.doc_root, key, sdb_key_version(key, id, r->version),
                         val, vl, NULL);
     }
-    if (!rc)
+    /* a new document has one version: nothing to prune */
+    if (!rc && exists)
         rc = prune_versions(env, w, id, env->cfg.versions_to_keep);
     if (!rc && id_out)
         memcpy(id_out, id, 16);

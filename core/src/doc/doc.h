@@ -67,6 +67,7 @@ typedef struct sdb_docw {
     uint32_t nchunks, capchunks;
     uint64_t max_size;
     int compress;          /* snappy each chunk (raw when it does not shrink) */
+    size_t size_hint;      /* the whole size when known (0: unknown): buf is sized to it */
 } sdb_docw;
 
 SDB_HIDDEN int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, size_t len);
