@@ -122,7 +122,16 @@ static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size
 #endif
             r = ka < kb ? -1 : 1;
         } else {
-            r = memcmp(key, suf, mm);
+            if (mm < 8) {
+                /* short suffixes (the tail of a path after the node's
+                 * prefix): a few bytes, cheaper inline than a call */
+                size_t j = 0;
+                while (j < mm && key[j] == suf[j])
+                    j++;
+                r = j < mm ? (key[j] < suf[j] ? -1 : 1) : 0;
+            } else {
+                r = memcmp(key, suf, mm);
+            }
             if (!r)
                 r = klen < sl ? -1 : klen > sl;
         }

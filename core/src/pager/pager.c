@@ -539,7 +539,13 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     if (pgno < SDB_FIRST_PAGE || pgno >= v->meta.npages)
         return sdb_err(STREAMDB_ERR_CORRUPT, "reference to page %u outside the database "
                        "(%u pages)", pgno, v->meta.npages);
-    pthread_rwlock_rdlock(&env->ckpt);
+    /* The map fast path takes no lock.  With no frame in the log, the main
+     * file holds the newest state, and the caller's view (registered) sees
+     * it; a checkpoint copies only frames that every registered view already
+     * sees [F6], so none of the pages this view reads from the map can be
+     * overwritten while it is registered, and a log reset (under the
+     * checkpoint's write lock) changes no page below any state's end.  The
+     * lock below serialises the slow path with that reset. */
     if (env->vbits && !atomic_load_explicit(&env->nframes_pub, memory_order_acquire) &&
         (uint64_t)(pgno + 1) * env->psize <= env->maplen) {
         /* no page is in the log: the main file's copy is the one */
@@ -560,7 +566,6 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         } else {
             atomic_fetch_add_explicit(&env->hits, 1, memory_order_relaxed);
         }
-        pthread_rwlock_unlock(&env->ckpt);
         if (!rc && type && m[4] != type)
             rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u: type %d where %d was expected", pgno,
                          m[4], type);
@@ -570,6 +575,7 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         out->entry = NULL;
         return 0;
     }
+    pthread_rwlock_rdlock(&env->ckpt);
     pthread_mutex_lock(&env->mu);
     uint64_t g = findex_lookup(env, pgno, v->mark);
     uint32_t b = ckey(pgno, g) & (env->chcap - 1);
