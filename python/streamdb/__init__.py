@@ -220,6 +220,14 @@ class DocumentStream(io.RawIOBase):
         return "<streamdb.DocumentStream %r %s>" % (self.name, state)
 
 
+def _bind_fast_get(reader: "_Reader") -> None:
+    # get is the hottest call: bind the extension's method on the instance,
+    # so that db.get(path) runs no Python frame (the same arguments, the same
+    # errors, the docstring below).  A subclass that overrides get keeps its own.
+    if type(reader).get is _Reader.get:
+        reader.get = reader._h.get  # type: ignore[method-assign]
+
+
 class _Reader:
     """The read methods shared by :class:`Database` and :class:`Snapshot`."""
 
@@ -448,6 +456,7 @@ class Snapshot(_Reader):
     def __init__(self, handle: _streamdb.Handle, database: "Database") -> None:
         self._h = handle
         self.database = database
+        _bind_fast_get(self)
 
     def __repr__(self) -> str:
         return "<streamdb.Snapshot of %r%s>" % (self.database.path,
@@ -481,6 +490,7 @@ class Database(_Reader):
             raise TypeError("encryption_key must be bytes")
         self.path = os.fspath(path)
         self._h = _streamdb.open(self.path, config)
+        _bind_fast_get(self)
 
     def __repr__(self) -> str:
         return "<streamdb.Database %r%s>" % (self.path, " closed" if self.closed else "")

@@ -779,10 +779,12 @@ static PyObject *Handle_writer(PyObject *self, PyObject *args)
     return (PyObject *)obj;
 }
 
-/* get(path, version=None): the hottest call, so METH_FASTCALL and, for a
- * document that fits, the core writes into a buffer on the stack (no
+/* get(path, version=None): the hottest call, so METH_FASTCALL (the Python
+ * classes bind it on each instance, with no Python frame in between) and, for
+ * a document that fits, the core writes into a buffer on the stack (no
  * allocation in the core); bigger ones go straight into the bytes object. */
-static PyObject *Handle_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static PyObject *Handle_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
 {
     pathbuf path;
     int64_t version = 0;
@@ -790,12 +792,32 @@ static PyObject *Handle_get(PyObject *self, PyObject *const *args, Py_ssize_t na
     size_t len = 0, cap;
     char msg[ERRMSG_MAX];
     int rc = 0;
-    PyObject *b;
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "get() takes 1 or 2 arguments (%zd given)", nargs);
+    PyObject *b, *argv[2] = {NULL, NULL};
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 2 || nargs + nkw > 2) {
+        PyErr_Format(PyExc_TypeError, "get() takes 1 or 2 arguments (%zd given)", nargs + nkw);
         return NULL;
     }
-    if (!path_conv(args[0], &path) || (nargs == 2 && !version_conv(args[1], &version)))
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        argv[i] = args[i];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        int slot = PyUnicode_CompareWithASCIIString(name, "path") == 0      ? 0
+                   : PyUnicode_CompareWithASCIIString(name, "version") == 0 ? 1
+                                                                            : -1;
+        if (slot < 0 || argv[slot] != NULL) {
+            PyErr_Format(PyExc_TypeError, slot < 0 ? "get() got an unexpected keyword argument '%U'"
+                                                   : "get() got multiple values for argument '%U'",
+                         name);
+            return NULL;
+        }
+        argv[slot] = args[nargs + i];
+    }
+    if (argv[0] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "get() missing required argument 'path'");
+        return NULL;
+    }
+    if (!path_conv(argv[0], &path) || (argv[1] != NULL && !version_conv(argv[1], &version)))
         return NULL;
     CORE_CALL(self, rc = streamdb_get_into(HANDLE_DB(self), path.p, (size_t)path.n, version,
                                            small, sizeof small, &len));
@@ -1402,8 +1424,11 @@ static PyMethodDef Handle_methods[] = {
      "the 16-byte id."},
     {"writer", Handle_writer, METH_VARARGS,
      "writer(path)\n--\n\nBegin a streaming write of path and return a Writer."},
-    {"get", (PyCFunction)(void (*)(void))Handle_get, METH_FASTCALL,
-     "get(path, version=None)\n--\n\nReturn the whole document as bytes."},
+    {"get", (PyCFunction)(void (*)(void))Handle_get, METH_FASTCALL | METH_KEYWORDS,
+     "get(path, version=None)\n--\n\nReturn the document at path as bytes.\n\n"
+     "version: None or 0 for the current version, a negative number counts back (-1 is\n"
+     "the previous version), a positive number names a version.  Raises NotFoundError\n"
+     "(a KeyError) when there is no such document."},
     {"get_by_id", Handle_get_by_id, METH_VARARGS,
      "get_by_id(id, version=None)\n--\n\nReturn the document with this 16-byte id."},
     {"read", Handle_read, METH_VARARGS,

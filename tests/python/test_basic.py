@@ -509,3 +509,36 @@ def test_type_stubs_are_installed():
     here = os.path.dirname(streamdb.__file__)
     assert os.path.exists(os.path.join(here, "py.typed"))
     assert os.path.exists(os.path.join(here, "_streamdb.pyi"))
+
+
+def test_get_arguments_and_subclass(db, db_path):
+    # get is bound straight to the extension on each instance: it takes the
+    # same arguments as the documented method (path, version, by keyword too)
+    db.write_document("/g", b"one")
+    db.write_document("/g", b"two")
+    assert db.get("/g") == b"two"
+    assert db.get("/g", -1) == b"one"
+    assert db.get(path="/g", version=1) == b"one"
+    assert db.get("/g", version=None) == b"two"
+    with pytest.raises(TypeError):
+        db.get("/g", 1, version=1)
+    with pytest.raises(TypeError):
+        db.get("/g", revision=1)
+    with pytest.raises(TypeError):
+        db.get()
+    with pytest.raises(streamdb.NotFoundError):
+        db.get("/g", 7)
+    with db.snapshot() as s:
+        db.write_document("/g", b"three")
+        assert s.get("/g") == b"two" and s.get("/g", version=-1) == b"one"
+    db.close()
+
+    class Logged(streamdb.Database):
+        def get(self, path, version=None):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().get(path, version)
+
+    with Logged(db_path) as d:
+        assert d.get("/g") == b"three" and d.calls == 1
+    with pytest.raises(streamdb.ClosedError):
+        db.get("/g")
