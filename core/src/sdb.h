@@ -243,6 +243,7 @@ struct sdb_env {
     uint32_t wal_salt;
     uint32_t wal_cksum;           /* running checksum after the last frame */
     uint64_t wal_fsize;           /* the log file's size: frames below it overwrite, not append */
+    uint32_t slot_salt[2];        /* the log salt each header slot names (0: slot invalid) */
     sdb_frame *frames;
     uint32_t nframes, capframes;
     uint32_t *fhash;              /* pgno -> local index + 1, open addressing */

@@ -1176,10 +1176,31 @@ int sdb_put_raw(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const uint8_t *buf, size
     return 0;
 }
 
+/* Forgets cached main-file copies of pages [pgno, pgno+n) before they are
+ * written in place: a page cut off by a compaction and created again past the
+ * end may still have its old copy cached (entries with a frame are dropped at
+ * the log reset; these have none). */
+static void cache_drop_main_range(sdb_env *env, pgno_t pgno, uint32_t n)
+{
+    pthread_mutex_lock(&env->mu);
+    for (uint32_t i = 0; env->ncached && i < n; i++) {
+        sdb_centry *e = env->chash[ckey(pgno + i, 0) & (env->chcap - 1)];
+        while (e) {
+            sdb_centry *next = e->hnext;
+            if (e->pgno == pgno + i && e->fno == 0)
+                cache_detach(env, e);
+            e = next;
+        }
+    }
+    pthread_mutex_unlock(&env->mu);
+}
+
 int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, size_t len)
 {
     uint64_t off = (uint64_t)pgno * env->psize;
-    vbit_clear(env, pgno, (uint32_t)((len + env->psize - 1) / env->psize));
+    uint32_t np = (uint32_t)((len + env->psize - 1) / env->psize);
+    vbit_clear(env, pgno, np);
+    cache_drop_main_range(env, pgno, np);
     int rc = sdb_io_write(env, env->dbf, buf, len, off, env->path);
     if (rc)
         return rc;
@@ -1617,6 +1638,7 @@ static int write_meta_slot(sdb_env *env, const sdb_meta *m)
     sdb_free(page);
     if (!rc)
         rc = sdb_io_sync(env, env->dbf, env->path);
+    env->slot_salt[slot] = rc ? 0 : mm.log_salt;
     return rc;
 }
 
@@ -1629,13 +1651,19 @@ static uint32_t fresh_salt(void)
 }
 
 /* The salt of the log that replaces the current one.  A reset log reuses its
- * file, so its tail may hold frames of earlier generations: one more than the
- * current salt can never equal theirs (short of 2^32 resets), where a random
- * salt could, once in 2^32 resets. */
+ * file, so its tail may hold frames of earlier generations: a salt above the
+ * current one cannot equal theirs (short of 2^32 resets), where a random salt
+ * could, once in 2^32 resets.  It also differs from the salt either header
+ * slot names: a reset interrupted after its slot write leaves a slot naming
+ * salt+1 over the old log, and the next log must not take that salt, or the
+ * stale slot would pass for a valid fallback with it [F7]. */
 static uint32_t next_log_salt(const sdb_env *env)
 {
-    uint32_t s = env->wal_salt + 1;
-    return s ? s : 1;
+    uint32_t s = env->wal_salt;
+    do
+        s++;
+    while (!s || s == env->slot_salt[0] || s == env->slot_salt[1]);
+    return s;
 }
 
 /* Writes a new log header (salt env->wal_salt) and syncs it.  The frames
@@ -1658,12 +1686,20 @@ static int wal_write_header(sdb_env *env, int shrink)
     if (shrink || env->wal_fsize < SDB_WAL_HDR)
         keep = SDB_WAL_HDR;
     if (!rc && env->wal_fsize != keep && (shrink || env->wal_fsize > keep)) {
-        int e;
-        VFS_CALL(e, env->vfs->truncate(env->walf, keep));
+        /* Cutting the log to a length that keeps frames: the new header must
+         * be on disk first.  Otherwise a crash could keep the cut and lose the
+         * header write, leaving the old log (whose salt the open still trusts)
+         * with its newest commits cut off: an older state than the header
+         * slot's.  A cut to the bare header needs no such order. */
+        if (keep > SDB_WAL_HDR)
+            rc = sdb_io_sync(env, env->walf, env->walpath);
+        int e = 0;
+        if (!rc)
+            VFS_CALL(e, env->vfs->truncate(env->walf, keep));
         if (e) {
             atomic_store(&env->fatal, 1);
             rc = sdb_err(STREAMDB_ERR_IO, "truncate of %s failed: %s", env->walpath, strerror(e));
-        } else {
+        } else if (!rc) {
             env->wal_fsize = keep;
         }
     }
@@ -1944,6 +1980,7 @@ static int read_slots(sdb_env *env, uint64_t fsize, sdb_meta *out, int *fallback
             return r;   /* the disk failed: not a damaged slot */
         }
         ok[s] = !r && !meta_decode(env, page, (pgno_t)s, &m[s]);
+        env->slot_salt[s] = ok[s] ? m[s].log_salt : 0;
         if (!ok[s] && !why[0])
             snprintf(why, sizeof why, "%s", streamdb_errmsg(NULL));
         if (s == 0 && !r && !ok[0]) {
