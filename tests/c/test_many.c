@@ -16,6 +16,53 @@ static void doc_path(char *buf, size_t cap, size_t i) {
 static size_t doc_len(size_t i) { return 20 + (i * 37) % 400; }
 static int deleted(size_t i) { return i % 3 == 0; }
 
+/* The right half of both trees deleted in one transaction (the sequence a
+ * review found): a branch left with one child must not be replaced by that
+ * child, or its leaves end one level above the others' [T3]. */
+static void delete_right_half(const char *path) {
+    streamdb_config cfg;
+    streamdb_config_init(&cfg);
+    cfg.versions_to_keep = 1;
+    cfg.use_mmap = 0;
+    streamdb *db = tu_open_cfg(path, &cfg);
+    char p[64];
+    for (int half = 0; half < 2; half++) {
+        CHECK_OK(db, streamdb_begin_transaction(db));
+        for (size_t i = 0; i < 6000; i++) {
+            snprintf(p, sizeof p, "/%c/%06zu", half ? 'm' : 'a', i);
+            CHECK_OK(db, tu_put(db, p, i + 1000000 * (size_t)half, 1024));
+        }
+        CHECK_OK(db, streamdb_commit_transaction(db));
+        CHECK_OK(db, streamdb_compact(db));
+    }
+    CHECK_OK(db, tu_put(db, "/z", 5, 10));
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (size_t i = 0; i < 6000; i++) {
+        snprintf(p, sizeof p, "/m/%06zu", i);
+        CHECK_OK(db, streamdb_delete(db, p));
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (size_t i = 0; i < 6000; i++) {
+        snprintf(p, sizeof p, "/b/%06zu", i);
+        CHECK_OK(db, tu_put(db, p, i + 2000000, 1024));
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_close(db));
+    db = tu_open_cfg(path, &cfg);
+    for (size_t i = 0; i < 6000; i += 7) {
+        snprintf(p, sizeof p, "/a/%06zu", i);
+        tu_expect_doc(db, p, 0, i, 1024);
+        snprintf(p, sizeof p, "/b/%06zu", i);
+        tu_expect_doc(db, p, 0, i + 2000000, 1024);
+    }
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_close(db));
+}
+
 static size_t count_search(streamdb *db, const char *prefix) {
     streamdb_cursor *c = NULL;
     int rc = streamdb_search_open(db, prefix, strlen(prefix), &c);
@@ -202,6 +249,46 @@ int main(void) {
     db = tu_open(dbpath);
     verify(db, ndocs, 1);
     tu_check_db(db);
+
+    /* Deleting a long run of neighbours in one transaction empties whole
+     * subtrees of both trees (6,000 one-KiB documents fill hundreds of
+     * leaves): every leaf must stay at one depth [T3], which streamdb_check
+     * verifies, and the trees must take new documents after it. */
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (size_t i = 0; i < 6000; i++) {
+        snprintf(p, sizeof p, "/run/%05zu", i);
+        CHECK_OK(db, tu_put(db, p, i, 1024));
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (size_t i = 0; i < 6000; i++) {
+        snprintf(p, sizeof p, "/run/%05zu", i);
+        CHECK_OK(db, streamdb_delete(db, p));
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    tu_check_db(db);
+    verify(db, ndocs, 1);
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (size_t i = 0; i < 6000; i += 3) {
+        snprintf(p, sizeof p, "/run2/%05zu", i);
+        CHECK_OK(db, tu_put(db, p, i + 7, 1024));
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    tu_check_db(db);
     CHECK_OK(db, streamdb_close(db));
+    db = tu_open(dbpath);
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (size_t i = 0; i < 6000; i += 3) {
+        snprintf(p, sizeof p, "/run2/%05zu", i);
+        tu_expect_doc(db, p, 0, i + 7, 1024);
+        CHECK_OK(db, streamdb_delete(db, p));
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    tu_check_db(db);
+    verify(db, ndocs, 1);
+    CHECK_OK(db, streamdb_close(db));
+    delete_right_half(tu_path("halves.db"));
     tu_finish();
 }

@@ -23,7 +23,9 @@
  * Invariants (checked by sdb_bt_check):
  *  [T1] keys strictly increase within a node and across the tree;
  *  [T2] every key of child i of a branch lies in [key_i, key_{i+1});
- *  [T3] all leaves are at the same depth; no node but the root is empty.
+ *  [T3] all leaves are at the same depth; no leaf but the root is empty (a
+ *       branch may be left by deletes with one child and no key; only the
+ *       root collapses into its single child).
  */
 #include "sdb.h"
 
@@ -805,9 +807,9 @@ static int del_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
     if (err)
         return corrupt_node(pgno);
     int cemptied;
-    pgno_t conly;
+    pgno_t conly;   /* always 0: only the root collapses */
     rc = del_rec(env, w, child, depth + 1, key, klen, &cemptied, &conly);
-    if (rc || (!cemptied && !conly))
+    if (rc || !cemptied)
         return rc;
     rc = get_node(env, &w->view, pgno, &pg);
     if (rc)
@@ -816,21 +818,6 @@ static int del_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
     rc = nb_decode(&nb, pg.data, env->psize, pgno);
     sdb_page_put(env, &pg);
     if (rc) {
-        nb_free(&nb);
-        return rc;
-    }
-    if (conly) {
-        /* the child branch collapsed to one child: point at it directly */
-        uint8_t c4[4];
-        wr32(c4, conly);
-        if (slot == 0)
-            nb.leftmost = conly;
-        else
-            nb.e[slot - 1].v = c4;   /* copied by encode below */
-        uint8_t *data;
-        rc = sdb_page_dirty(env, w, pgno, &data);
-        if (!rc)
-            encode(data, env->psize, 0, nb.leftmost, nb.e, 0, nb.n);
         nb_free(&nb);
         return rc;
     }
@@ -847,12 +834,16 @@ static int del_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         memmove(&nb.e[slot - 1], &nb.e[slot], (nb.n - slot) * sizeof *nb.e);
     }
     nb.n--;
-    if (nb.n == 0) {
-        /* one child left: the parent links to it instead of this node */
+    if (nb.n == 0 && depth == 0) {
+        /* a root with one child left: the child becomes the root (every
+         * leaf moves up one level, so they stay at one depth [T3]) */
         *only_child = nb.leftmost;
         nb_free(&nb);
         return sdb_page_free(env, w, pgno, 1);
     }
+    /* below the root, a branch left with one child keeps it, with no key:
+     * linking the parent to the child instead would shorten this subtree
+     * alone and put its leaves one level above the others' [T3] */
     uint8_t *data;
     rc = sdb_page_dirty(env, w, pgno, &data);
     if (!rc)
