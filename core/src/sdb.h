@@ -258,6 +258,7 @@ struct sdb_env {
     const uint8_t *map;
     uint64_t maplen;
     _Atomic uint64_t *vbits;      /* mmap: main-file pages whose CRC was checked */
+    _Atomic uint64_t *lbits;      /* mmap: pages with a frame in the log index */
     atomic_uint nframes_pub;      /* frames in the index (0: every page is in the file) */
 
     /* readers (mu) */

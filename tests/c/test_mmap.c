@@ -8,6 +8,8 @@
  */
 #include "testutil.h"
 
+#include <sys/wait.h>
+
 static const size_t lens[] = {0, 100, 5000, 65536, 65537, 300000, 3u << 20};
 #define NL (sizeof lens / sizeof lens[0])
 
@@ -124,6 +126,86 @@ int main(void) {
     }
     printf("%d flips, %d detected\n", flips, detected);
     CHECK(detected >= flips / 2);
+
+    /* Pages without a frame in the log are read from the map even while the
+     * log holds other pages; pages with one are read from their frame, for
+     * each view the frame it sees. */
+    {
+        const char *lp = tu_path("mmap-log.db");
+        streamdb_config lc;
+        streamdb_config_init(&lc);
+        lc.use_mmap = 1;
+        lc.wal_autocheckpoint = 64u << 20;   /* no checkpoint in between */
+        streamdb *l = tu_open_cfg(lp, &lc);
+        REQUIRE_OK(l, streamdb_begin_transaction(l));
+        for (int i = 0; i < 400; i++) {
+            snprintf(p, sizeof p, "/l/%03d", i);
+            CHECK_OK(l, tu_put(l, p, 1000u + (unsigned)i, 1000));
+        }
+        CHECK_OK(l, streamdb_commit_transaction(l));
+        CHECK_OK(l, streamdb_flush(l));
+        /* one small commit: a few pages in the log */
+        CHECK_OK(l, tu_put(l, "/l/399", 5000, 1000));
+        streamdb *old = NULL;
+        REQUIRE_OK(l, streamdb_snapshot(l, &old));
+        CHECK_OK(l, tu_put(l, "/l/399", 6000, 1000));
+        CHECK_OK(l, tu_put(l, "/l/000", 6001, 1000));
+        streamdb_stats st;
+        CHECK_OK(l, streamdb_calculate_statistics(l, &st));
+        CHECKF(st.wal_frames > 0, "the log should hold frames (%" PRIu64 ")", st.wal_frames);
+        streamdb_cache_stats c0, c1;
+        CHECK_OK(l, streamdb_get_cache_stats(l, &c0));
+        for (int round = 0; round < 2; round++)
+            for (int i = 1; i < 399; i++) {
+                snprintf(p, sizeof p, "/l/%03d", i);
+                tu_expect_doc(l, p, 0, 1000u + (unsigned)i, 1000);
+                tu_expect_doc(old, p, 0, 1000u + (unsigned)i, 1000);
+            }
+        CHECK_OK(l, streamdb_get_cache_stats(l, &c1));
+        /* the 398 documents span dozens of leaves; only the pages the two
+         * commits wrote (a path, a leaf or two, their branches) have frames */
+        CHECKF(c1.cached_pages - c0.cached_pages < 16,
+               "pages without frames went through the cache: %" PRIu64 " -> %" PRIu64,
+               c0.cached_pages, c1.cached_pages);
+        tu_expect_doc(l, "/l/399", 0, 6000, 1000);
+        tu_expect_doc(l, "/l/000", 0, 6001, 1000);
+        tu_expect_doc(old, "/l/399", 0, 5000, 1000);
+        tu_expect_doc(old, "/l/000", 0, 1000, 1000);
+        CHECK_OK(old, streamdb_snapshot_close(old));
+        /* a checkpoint copies the frames into the file and resets the log:
+         * the same pages, now read from the map, hold the newest content */
+        CHECK_OK(l, streamdb_flush(l));
+        tu_expect_doc(l, "/l/399", 0, 6000, 1000);
+        tu_expect_doc(l, "/l/000", 0, 6001, 1000);
+        CHECK_OK(l, tu_put(l, "/l/399", 7000, 1000));
+        tu_expect_doc(l, "/l/399", 0, 7000, 1000);
+        tu_check_db(l);
+        CHECK_OK(l, streamdb_close(l));
+        /* recovery indexes the log before the map exists: its pages must
+         * still be read from their frames */
+        fflush(NULL);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {   /* commits, then exits without closing: the log stays */
+            streamdb *k = NULL;
+            if (streamdb_open(lp, &lc, &k) || tu_put(k, "/l/001", 8000, 1000) ||
+                tu_put(k, "/l/398", 8001, 1000))
+                _exit(3);
+            _exit(0);
+        }
+        int status = 0;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        l = tu_open_cfg(lp, &lc);
+        CHECK_OK(l, streamdb_calculate_statistics(l, &st));
+        CHECKF(st.wal_frames > 0, "recovery should keep the log (%" PRIu64 " frames)", st.wal_frames);
+        tu_expect_doc(l, "/l/001", 0, 8000, 1000);
+        tu_expect_doc(l, "/l/398", 0, 8001, 1000);
+        tu_expect_doc(l, "/l/399", 0, 7000, 1000);
+        tu_expect_doc(l, "/l/002", 0, 1002, 1000);
+        tu_check_db(l);
+        CHECK_OK(l, streamdb_close(l));
+    }
     free(buf);
     tu_finish();
 }

@@ -358,6 +358,11 @@ static int findex_add(sdb_env *env, pgno_t pgno)
     if (rc)
         return rc;
     uint32_t idx = env->nframes++;
+    /* the page's log bit is set before any view can see the frame (views
+     * take their mark under mu, which the caller holds) */
+    if (env->lbits && pgno && (uint64_t)(pgno + 1) * env->psize <= env->maplen)
+        atomic_fetch_or_explicit(&env->lbits[pgno / 64], 1ull << (pgno % 64),
+                                 memory_order_relaxed);
     atomic_store_explicit(&env->nframes_pub, env->nframes, memory_order_release);
     uint32_t *slot = fhash_slot(env, pgno);
     env->frames[idx].pgno = pgno;
@@ -377,6 +382,15 @@ static int findex_add(sdb_env *env, pgno_t pgno)
 
 static void findex_clear(sdb_env *env)
 {
+    /* Clear only the bits of indexed pages: O(frames), not O(map).  Callers
+     * hold the checkpoint write lock, and every frame is in the main file. */
+    if (env->lbits)
+        for (uint32_t i = 0; i < env->nframes; i++) {
+            pgno_t p = env->frames[i].pgno;
+            if (p && (uint64_t)(p + 1) * env->psize <= env->maplen)
+                atomic_fetch_and_explicit(&env->lbits[p / 64], ~(1ull << (p % 64)),
+                                          memory_order_relaxed);
+        }
     env->wal_base += env->nframes;
     env->nframes = 0;
     atomic_store_explicit(&env->nframes_pub, 0, memory_order_release);
@@ -539,16 +553,23 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     if (pgno < SDB_FIRST_PAGE || pgno >= v->meta.npages)
         return sdb_err(STREAMDB_ERR_CORRUPT, "reference to page %u outside the database "
                        "(%u pages)", pgno, v->meta.npages);
-    /* The map fast path takes no lock.  With no frame in the log, the main
-     * file holds the newest state, and the caller's view (registered) sees
-     * it; a checkpoint copies only frames that every registered view already
-     * sees [F6], so none of the pages this view reads from the map can be
-     * overwritten while it is registered, and a log reset (under the
-     * checkpoint's write lock) changes no page below any state's end.  The
-     * lock below serialises the slow path with that reset. */
-    if (env->vbits && !atomic_load_explicit(&env->nframes_pub, memory_order_acquire) &&
-        (uint64_t)(pgno + 1) * env->psize <= env->maplen) {
-        /* no page is in the log: the main file's copy is the one */
+    /* The map fast path takes no lock.  A page with no frame in the log
+     * index (its bit in lbits clear) has its newest copy for this view in the
+     * main file: findex_add sets the bit under mu before any view can take a
+     * mark that covers the frame, and only the log reset clears it, under the
+     * checkpoint's write lock, once every frame is in the main file.  A
+     * checkpoint copies only pages with frames (bit set), and only frames
+     * every registered view already sees [F6]; a direct write [F10] takes
+     * pages no registered view reaches.  So none of the pages this view reads
+     * from the map can change while it is registered.  A frame appended by a
+     * newer commit may set the bit meanwhile: that only sends the read down
+     * the slow path, which finds no frame at or below this view's mark and
+     * reads the same main-file copy.  The lock below serialises the slow path
+     * with the reset. */
+    if (env->vbits && (uint64_t)(pgno + 1) * env->psize <= env->maplen &&
+        (!atomic_load_explicit(&env->nframes_pub, memory_order_acquire) ||
+         !((atomic_load_explicit(&env->lbits[pgno / 64], memory_order_relaxed) >> (pgno % 64)) & 1))) {
+        /* this page has no frame in the log: the main file's copy is the one */
         const uint8_t *m = env->map + (uint64_t)pgno * env->psize;
         int quick = atomic_load_explicit(&env->quick, memory_order_relaxed);
         int rc = 0;
@@ -2160,6 +2181,7 @@ static void env_free(sdb_env *env)
     if (env->map)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
     sdb_free((void *)env->vbits);
+    sdb_free((void *)env->lbits);
     if (env->walf)
         env->vfs->close(env->walf);
     if (env->dbf)
@@ -2457,6 +2479,19 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
         } else if (!env->crypt) {
             /* one bit per mappable page; calloc'd pages stay untouched until used */
             env->vbits = sdb_calloc(env->maplen / env->psize / 64 + 1, sizeof *env->vbits);
+            env->lbits = sdb_calloc(env->maplen / env->psize / 64 + 1, sizeof *env->lbits);
+            if (!env->vbits || !env->lbits) {
+                sdb_free((void *)env->vbits);
+                sdb_free((void *)env->lbits);
+                env->vbits = env->lbits = NULL;   /* no fast path: every read takes the cache */
+            }
+            /* the frames recovery indexed before the map existed */
+            for (uint32_t i = 0; env->lbits && i < env->nframes; i++) {
+                pgno_t p = env->frames[i].pgno;
+                if (p && (uint64_t)(p + 1) * env->psize <= env->maplen)
+                    atomic_fetch_or_explicit(&env->lbits[p / 64], 1ull << (p % 64),
+                                             memory_order_relaxed);
+            }
         }
     }
     /* the free list of the newest state */
