@@ -286,6 +286,7 @@ static int read_options(lua_State *L, int idx, streamdb_config *cfg) {
         k = lua_tostring(L, -2);
         if (strcmp(k, "page_size") == 0) cfg->page_size = uint32_option(L, v, k);
         else if (strcmp(k, "page_cache_size") == 0) cfg->page_cache_size = uint32_option(L, v, k);
+        else if (strcmp(k, "path_cache_size") == 0) cfg->path_cache_size = uint32_option(L, v, k);
         else if (strcmp(k, "max_db_size") == 0) cfg->max_db_size = uint_option(L, v, k);
         else if (strcmp(k, "max_document_size") == 0) cfg->max_document_size = uint_option(L, v, k);
         else if (strcmp(k, "versions_to_keep") == 0) cfg->versions_to_keep = uint32_option(L, v, k);

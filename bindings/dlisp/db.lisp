@@ -101,7 +101,8 @@
     (:wal-autocheckpoint "wal_autocheckpoint" :integer)
     (:sync-commits "sync_commits" :boolean)
     (:async-workers "async_workers" :integer)
-    (:readahead-chunks "readahead_chunks" :integer)))
+    (:readahead-chunks "readahead_chunks" :integer)
+    (:path-cache-size "path_cache_size" :integer)))
 
 (defun native-path (path)
   (etypecase path
@@ -112,7 +113,7 @@
                 &key page-size page-cache-size max-db-size max-document-size
                   versions-to-keep use-mmap quick-mode read-only create
                   use-compression file-mode wal-autocheckpoint sync-commits
-                  async-workers readahead-chunks
+                  async-workers readahead-chunks path-cache-size
                   encryption-key log-function in-memory)
   "Opens (by default creating) the database file PATH and returns a DATABASE.
 Options map to the fields of streamdb_config and are set by name; an option
@@ -125,7 +126,7 @@ loaded, and a STREAMDB-ERROR subclass when the open fails."
   (declare (ignore page-size page-cache-size max-db-size max-document-size
                    versions-to-keep use-mmap quick-mode read-only create
                    use-compression file-mode wal-autocheckpoint sync-commits
-                   async-workers readahead-chunks))
+                   async-workers readahead-chunks path-cache-size))
   (ensure-library)
   (let ((cfg (%config-new))
         (vfs nil)

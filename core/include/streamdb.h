@@ -138,7 +138,10 @@ struct streamdb_config {
     const streamdb_vfs *vfs;     /* NULL: the file backend */
     uint32_t async_workers;      /* threads serving async reads and read-ahead; default 2 */
     uint32_t readahead_chunks;   /* 64 KiB chunks a sequential stream prefetches; default 4, 0 off */
-    uint32_t path_cache_size;    /* paths whose document id is cached; default 0 (off) */
+    uint32_t path_cache_size;    /* most paths (of up to 88 bytes) whose document id is
+                                    cached, 128 bytes each, allocated as the database grows
+                                    past half the table; default 131072 (16 MiB at most);
+                                    0 turns it off */
 };
 
 STREAMDB_API void streamdb_config_init(streamdb_config *cfg);
@@ -378,7 +381,8 @@ STREAMDB_API int streamdb_verify(streamdb *db, const char *prefix, size_t prefix
                                  uint64_t *checked_out);
 
 /* A named statistic: "logical_bytes" and "stored_bytes" (content, all
- * versions), "prefetch_hits", "async_pending", and every field of
+ * versions), "prefetch_hits", "async_pending", "path_cache_hits" and
+ * "path_cache_misses" (lookups of the path cache), and every field of
  * streamdb_stats and streamdb_cache_stats by its name.  STREAMDB_ERR_INVALID
  * for an unknown name. */
 STREAMDB_API int streamdb_get_stat(streamdb *db, const char *name, uint64_t *value);

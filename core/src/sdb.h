@@ -163,21 +163,26 @@ void sdb_alloc_pin(void);     /* a database opened: hooks frozen */
 void sdb_alloc_unpin(void);   /* it closed */
 
 /* The path cache: path -> document id, for views that include the newest
- * change of the path tree (pager/pcache.c). */
-typedef struct sdb_pcentry {
-    struct sdb_pcentry *hnext, *lprev, *lnext;
-    uint32_t hash;
-    uint8_t id[16];
-    size_t len;
-    char path[];
-} sdb_pcentry;
+ * change of the path tree (pager/pcache.c).  Readers take no lock: each slot
+ * is a sequence lock over atomic words. */
+#define SDB_PC_WORDS 16                 /* 128-byte slots */
+#define SDB_PC_MAXPATH ((SDB_PC_WORDS - 5) * 8)
+typedef struct sdb_pslot {
+    _Atomic uint64_t w[SDB_PC_WORDS];   /* seq, tag, hash|len, id (2), path */
+} sdb_pslot;
+
+typedef struct sdb_ptable {
+    struct sdb_ptable *retired;         /* the tables this one replaced */
+    uint64_t mask;                      /* slots - 1 */
+    sdb_pslot *slots;                   /* in mem, aligned to 128 bytes */
+    void *mem;
+} sdb_ptable;
 
 typedef struct sdb_pcache {
-    pthread_mutex_t mu;
-    sdb_pcentry **hash;
-    uint32_t hcap, n, cap;
-    sdb_pcentry lru;
-    uint64_t epoch;               /* txn of the newest path-tree change visible */
+    _Atomic(sdb_ptable *) table;        /* NULL until the first fill */
+    _Atomic uint64_t epoch;             /* txn of the newest path-tree change visible */
+    uint32_t cap;                       /* most slots (0: off) */
+    pthread_mutex_t grow;               /* one table swap at a time */
     atomic_uint_fast64_t hits, misses;
 } sdb_pcache;
 

@@ -49,7 +49,7 @@ CONFIG_OPTIONS = (
     "use_mmap", "use_compression", "encryption_key", "quick_mode", "read_only",
     # also in the C struct:
     "create", "file_mode", "wal_autocheckpoint", "sync_commits", "async_workers",
-    "readahead_chunks",
+    "readahead_chunks", "path_cache_size",
 )
 
 #: Chunk size of :meth:`Database.get_stream` and of the streaming writer.

@@ -182,7 +182,33 @@ static int check_path(const sdb_env *env, const char *p, size_t n)
     if (n > max)
         return sdb_err(STREAMDB_ERR_INVALID, "path of %zu bytes is longer than %zu", n, max);
     const uint8_t *s = (const uint8_t *)p;
-    for (size_t i = 0; i < n;) {
+    size_t i = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight bytes at a time while they are ASCII with no NUL and no "//"
+     * (a "/" is a byte whose XOR with '/' is zero).  The first word that is
+     * not, and the tail, go through the loop below from one byte earlier (a
+     * "//" may straddle two words), which names the offset of any fault.  A
+     * trailing '/' is left to that loop too. */
+    if (s[n - 1] != '/') {
+        const uint64_t lo7 = 0x7F7F7F7F7F7F7F7Full, hi = 0x8080808080808080ull;
+        uint64_t carry = 0;   /* the last byte of the previous word was '/' */
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & hi)
+                break;
+            uint64_t zero = ~((w + lo7) | w) & hi;
+            uint64_t x = w ^ 0x2F2F2F2F2F2F2F2Full;
+            uint64_t slash = ~((x + lo7) | x) & hi;
+            if (zero || (slash & (slash >> 8)) || (carry & slash))
+                break;
+            carry = slash >> 56;   /* byte 7's flag lands on byte 0's */
+        }
+        if (i)
+            i--;
+    }
+#endif
+    while (i < n) {
         uint8_t c = s[i];
         if ((uint8_t)(c - 1) < 0x7F && c != '/') {
             i++;   /* the common case: printable ASCII other than '/' */
@@ -244,7 +270,7 @@ STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
     cfg->sync_commits = 1;
     cfg->async_workers = 2;
     cfg->readahead_chunks = 4;
-    cfg->path_cache_size = 0;   /* measured: no faster than the path tree (bench/README.md) */
+    cfg->path_cache_size = 131072;   /* slots of 128 bytes, filled as paths are read */
 }
 
 STREAMDB_API streamdb_config *streamdb_config_new(void)
@@ -729,9 +755,9 @@ static int fill_whole(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint
     uint32_t crc = 0;
     if (rec->flags & SDB_V_INLINE) {
         n = (size_t)rec->size;
-        if (n)   /* buf may be NULL for an empty document (streamdb_get_into) */
+        if (n && !rec->placed)   /* buf may be NULL for an empty document (streamdb_get_into) */
             memcpy(buf, rec->inl, n);
-        crc = sdb_crc32c(0, rec->inl, n);
+        crc = n ? sdb_crc32c(0, buf, n) : 0;
     } else {
         for (uint32_t i = 0; !rc && i < rec->nchunks; i++) {
             const uint8_t *ptr;
@@ -811,7 +837,13 @@ STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t plen, 
     sdb_vrec recbuf;
     rview r;
     rv_begin(db, &r, 1);
-    rc = lookup(db, r.v, path, plen, version, &recbuf);
+    uint8_t id[16];
+    rc = sdb_doc_by_path(db->env, r.v, path, plen, id);
+    if (!rc)   /* inline content goes straight from the page into buf */
+        rc = sdb_doc_version_to(db->env, r.v, id, version, &recbuf, buf, cap);
+    if (rc == STREAMDB_ERR_NOT_FOUND && version)
+        rc = sdb_err(rc, "'%.*s' has no version %lld", (int)(plen > 200 ? 200 : plen), path,
+                     (long long)version);
     if (!rc) {
         if (recbuf.size > SIZE_MAX - 1)
             rc = sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
@@ -1753,6 +1785,8 @@ STREAMDB_API int streamdb_get_stat(streamdb *db, const char *name, uint64_t *val
         {"evictions", cs.evictions}, {"cached_pages", cs.cached_pages},
         {"capacity_pages", cs.capacity_pages}, {"logical_bytes", logical},
         {"stored_bytes", stored}, {"async_pending", sdb_async_pending(db->env)},
+        {"path_cache_hits", atomic_load_explicit(&db->env->pcache.hits, memory_order_relaxed)},
+        {"path_cache_misses", atomic_load_explicit(&db->env->pcache.misses, memory_order_relaxed)},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         if (!strcmp(t[i].n, name)) {

@@ -51,7 +51,10 @@ size_t sdb_key_pathref(uint8_t *key, const uint8_t *id, const char *path, size_t
 static uint32_t per_leaf(const sdb_env *env) { return (env->psize - MAP_HDR) / env->centry; }
 static uint32_t per_root(const sdb_env *env) { return (env->psize - MAP_HDR) / 4; }
 
-static int vrec_decode(sdb_env *env, const uint8_t *id, const uint8_t *v, size_t vl, sdb_vrec *r)
+/* dst: where inline content of at most cap bytes goes instead of r->inl
+ * (NULL: always r->inl). */
+static int vrec_decode_to(sdb_env *env, const uint8_t *id, const uint8_t *v, size_t vl,
+                          sdb_vrec *r, uint8_t *dst, size_t cap)
 {
     if (vl < SDB_VREC_HDR)
         return sdb_err(STREAMDB_ERR_CORRUPT, "version record of %zu bytes", vl);
@@ -67,19 +70,34 @@ static int vrec_decode(sdb_env *env, const uint8_t *id, const uint8_t *v, size_t
     r->nchunks = rd32(v + 56);
     r->map_root = rd32(v + 60);
     r->inl_len = vl - SDB_VREC_HDR;
+    r->placed = 0;
     if (r->inl_len > sizeof r->inl)
         return sdb_err(STREAMDB_ERR_CORRUPT, "version record too long");
-    memcpy(r->inl, v + SDB_VREC_HDR, r->inl_len);
     uint64_t want_chunks = (r->size + SDB_CHUNK - 1) / SDB_CHUNK;
     if (r->flags & SDB_V_INLINE) {
         if (r->inl_len != r->size)
             return sdb_err(STREAMDB_ERR_CORRUPT, "inline record length mismatch");
-    } else if (r->nchunks != want_chunks ||
-               ((r->flags & SDB_V_MAPPED) ? r->inl_len != 0 || !r->map_root
-                                          : r->inl_len != (size_t)r->nchunks * env->centry)) {
-        return sdb_err(STREAMDB_ERR_CORRUPT, "version record chunk count mismatch");
+        if (dst && r->inl_len <= cap) {
+            if (r->inl_len)
+                memcpy(dst, v + SDB_VREC_HDR, r->inl_len);
+            r->inl_len = 0;
+            r->placed = 1;
+            return 0;
+        }
+        memcpy(r->inl, v + SDB_VREC_HDR, r->inl_len);
+        return 0;
     }
+    memcpy(r->inl, v + SDB_VREC_HDR, r->inl_len);
+    if (r->nchunks != want_chunks ||
+        ((r->flags & SDB_V_MAPPED) ? r->inl_len != 0 || !r->map_root
+                                   : r->inl_len != (size_t)r->nchunks * env->centry))
+        return sdb_err(STREAMDB_ERR_CORRUPT, "version record chunk count mismatch");
     return 0;
+}
+
+static int vrec_decode(sdb_env *env, const uint8_t *id, const uint8_t *v, size_t vl, sdb_vrec *r)
+{
+    return vrec_decode_to(env, id, v, vl, r, NULL, 0);
 }
 
 static size_t vrec_encode(const sdb_vrec *r, uint8_t *v)
@@ -116,6 +134,12 @@ int sdb_doc_by_path(sdb_env *env, const sdb_view *v, const char *path, size_t le
 int sdb_doc_version(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t version,
                     sdb_vrec *rec)
 {
+    return sdb_doc_version_to(env, v, id, version, rec, NULL, 0);
+}
+
+int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t version,
+                       sdb_vrec *rec, uint8_t *dst, size_t cap)
+{
     uint8_t key[32];
     sdb_cursor_bt c;
     size_t kl = version > 0 ? sdb_key_version(key, id, (uint64_t)version) : 17;
@@ -131,7 +155,9 @@ int sdb_doc_version(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t 
             break;
         }
         if (skip-- == 0) {
-            rc = vrec_decode(env, id, c.val, c.vlen, rec);
+            /* the caller's buffer is written only for the version asked for */
+            int want = version <= 0 || (c.vlen >= 8 && rd64(c.val) == (uint64_t)version);
+            rc = vrec_decode_to(env, id, c.val, c.vlen, rec, want ? dst : NULL, cap);
             if (!rc && version > 0 && rec->version != (uint64_t)version)
                 rc = STREAMDB_DONE;
             sdb_bt_close(&c);

@@ -17,6 +17,7 @@ typedef struct sdb_vrec {
     pgno_t map_root;
     uint8_t inl[SDB_VREC_HDR + 2048]; /* inline data or inline chunk entries */
     size_t inl_len;
+    int placed;        /* inline content copied to the caller's buffer, not to inl */
 } sdb_vrec;
 
 typedef struct sdb_chunk {
@@ -37,6 +38,10 @@ SDB_HIDDEN int sdb_doc_by_path(sdb_env *env, const sdb_view *v, const char *path
 /* version: 0 current, < 0 back from current, > 0 exact. */
 SDB_HIDDEN int sdb_doc_version(sdb_env *env, const sdb_view *v, const uint8_t *id,
                                int64_t version, sdb_vrec *rec);
+/* The same; inline content of at most cap bytes goes straight from the page
+ * to dst (rec->placed = 1, rec->inl left empty), saving a copy. */
+SDB_HIDDEN int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id,
+                                  int64_t version, sdb_vrec *rec, uint8_t *dst, size_t cap);
 SDB_HIDDEN int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *id,
                                 uint64_t **out, size_t *count);
 SDB_HIDDEN int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i,

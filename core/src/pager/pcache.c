@@ -1,140 +1,222 @@
 /*
- * pcache.c -- the path cache: path -> document id, LRU of path_cache_size
- * entries (0: off).  A point read that hits it skips the walk down the path tree.
+ * pcache.c -- the path cache: path -> document id, so that a point read that
+ * hits it skips the walk down the path tree (a root and a leaf of a few
+ * hundred entries: about a quarter of a 1 KiB read, and most of its cache
+ * misses on a large tree).
  *
- * Validity: entries describe the path tree as of the newest commit that
- * changed it (epoch).  Such a commit clears the cache when it becomes
- * visible; a view older than the epoch neither reads nor fills the cache.
- * A commit that only writes new versions of existing paths keeps it.
+ * A table of 128-byte slots, two-way set associative, holds paths of up to
+ * SDB_PC_MAXPATH bytes; longer paths always walk the tree.  The table starts
+ * at 1,024 slots and doubles, up to path_cache_size slots, while the database
+ * holds more than half as many paths as it has slots; the tables it replaced
+ * stay allocated until close (readers may still be probing them; together
+ * they are smaller than the current one).
+ *
+ * No lock on the read path.  Each slot is a sequence lock: a filler claims it
+ * by moving its sequence word from even to odd (compare-and-swap; a slot
+ * being filled is skipped, never waited for), writes the words, and makes it
+ * even again; a reader checks that the sequence was even and unchanged
+ * around its loads.  Every word is atomic, so a torn slot is never used and
+ * never a data race.
+ *
+ * Validity: the epoch is the id of the newest commit that changed the path
+ * tree (binds, unbinds, deletes, new paths); the pager raises it under the
+ * environment mutex in the same step that publishes the commit, before any
+ * view can see it.  A slot is tagged with the epoch it was filled under and
+ * counts only while that is still the epoch, so raising it forgets every
+ * slot at once.  A view older than the epoch neither reads nor fills: its
+ * path tree may differ from the cached one.  A view at or past the epoch sees
+ * the same path tree as every other such view (no path changed since), so
+ * what it reads or fills is right for all of them.  A commit that only
+ * writes new versions of existing paths keeps the cache.
  */
 #include "sdb.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
-static uint32_t phash(const char *p, size_t n)
+#define W_SEQ 0
+#define W_TAG 1    /* epoch + 1 (0: empty) */
+#define W_KEY 2    /* hash << 32 | path length */
+#define W_ID 3     /* two words */
+#define W_PATH 5
+#define MIN_SLOTS 1024u
+
+/* 64-bit hash of the path, eight bytes at a time. */
+static uint64_t phash(const char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
-    return h;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, n - i);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    h *= 0x94D049BB133111EBull;
+    return h ^ (h >> 29);
+}
+
+/* Path word k, zero-padded past the end. */
+static uint64_t pword(const char *p, size_t n, size_t k)
+{
+    uint64_t w = 0;
+    size_t off = 8 * k;
+    memcpy(&w, p + off, n - off < 8 ? n - off : 8);
+    return w;
 }
 
 void sdb_pcache_init(sdb_env *env, uint32_t cap)
 {
     sdb_pcache *c = &env->pcache;
-    pthread_mutex_init(&c->mu, NULL);
-    c->cap = cap;
-    c->lru.lnext = c->lru.lprev = &c->lru;
-    if (!cap)
-        return;
-    c->hcap = 1;
-    while (c->hcap < cap * 2)
-        c->hcap *= 2;
-    c->hash = sdb_calloc(c->hcap, sizeof *c->hash);
-    if (!c->hash)
-        c->cap = 0;   /* no cache: every lookup walks the tree */
-}
-
-static void unlink_entry(sdb_pcache *c, sdb_pcentry *e)
-{
-    sdb_pcentry **pp = &c->hash[e->hash & (c->hcap - 1)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    e->lprev->lnext = e->lnext;
-    e->lnext->lprev = e->lprev;
-    c->n--;
-    sdb_free(e);
-}
-
-static void clear_all(sdb_pcache *c)
-{
-    while (c->lru.lnext != &c->lru)
-        unlink_entry(c, c->lru.lnext);
+    pthread_mutex_init(&c->grow, NULL);
+    atomic_init(&c->table, NULL);
+    atomic_init(&c->epoch, 0);
+    /* the largest power of two within cap, at least one 2-way set */
+    uint32_t slots = cap ? 2 : 0;
+    while (cap && slots <= cap / 2 && slots < (1u << 30))
+        slots *= 2;
+    c->cap = slots;
 }
 
 void sdb_pcache_destroy(sdb_env *env)
 {
     sdb_pcache *c = &env->pcache;
-    if (c->hash)
-        clear_all(c);
-    sdb_free(c->hash);
-    c->hash = NULL;
-    pthread_mutex_destroy(&c->mu);
+    sdb_ptable *t = atomic_load(&c->table);
+    while (t) {
+        sdb_ptable *next = t->retired;
+        sdb_free(t->mem);
+        sdb_free(t);
+        t = next;
+    }
+    atomic_store(&c->table, NULL);
+    pthread_mutex_destroy(&c->grow);
+}
+
+/* The table to fill for a database of npaths paths: the current one, or a
+ * bigger one swapped in (NULL when the cache is off or memory is short). */
+static sdb_ptable *table_for(sdb_pcache *c, uint64_t npaths)
+{
+    sdb_ptable *t = atomic_load_explicit(&c->table, memory_order_acquire);
+    uint64_t slots = t ? t->mask + 1 : 0;
+    if (t && (slots >= c->cap || npaths * 2 <= slots))
+        return t;
+    uint64_t want = MIN_SLOTS;
+    while (want < npaths * 2 && want < c->cap)
+        want *= 2;
+    if (want > c->cap)
+        want = c->cap;
+    if (want <= slots)
+        return t;
+    /* calloc: the slots' pages are touched only as slots are filled */
+    sdb_ptable *n = sdb_calloc(1, sizeof *n);
+    void *mem = n ? sdb_calloc(1, want * sizeof(sdb_pslot) + 128) : NULL;
+    if (!mem) {
+        sdb_free(n);
+        return t;   /* keep what there is */
+    }
+    n->mem = mem;
+    n->slots = (sdb_pslot *)(((uintptr_t)mem + 127) & ~(uintptr_t)127);
+    n->mask = want - 1;
+    pthread_mutex_lock(&c->grow);
+    sdb_ptable *cur = atomic_load_explicit(&c->table, memory_order_acquire);
+    if (cur && cur->mask + 1 >= want) {
+        pthread_mutex_unlock(&c->grow);
+        sdb_free(n->mem);
+        sdb_free(n);
+        return cur;
+    }
+    n->retired = cur;
+    atomic_store_explicit(&c->table, n, memory_order_release);
+    pthread_mutex_unlock(&c->grow);
+    return n;
 }
 
 int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id)
 {
     sdb_pcache *c = &env->pcache;
-    if (!c->cap)
+    sdb_ptable *t = atomic_load_explicit(&c->table, memory_order_acquire);
+    if (!t || len > SDB_PC_MAXPATH)
         return 0;
-    uint32_t h = phash(path, len);
-    int found = 0;
-    pthread_mutex_lock(&c->mu);
-    if (v->meta.txnid >= c->epoch) {
-        for (sdb_pcentry *e = c->hash[h & (c->hcap - 1)]; e; e = e->hnext) {
-            if (e->hash == h && e->len == len && !memcmp(e->path, path, len)) {
-                memcpy(id, e->id, 16);
-                /* most recent first */
-                e->lprev->lnext = e->lnext;
-                e->lnext->lprev = e->lprev;
-                e->lnext = c->lru.lnext;
-                e->lprev = &c->lru;
-                c->lru.lnext->lprev = e;
-                c->lru.lnext = e;
-                found = 1;
-                break;
-            }
-        }
+    uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
+    if (v->meta.txnid < e)
+        return 0;
+    uint64_t h = phash(path, len);
+    uint64_t key = (h & 0xFFFFFFFF00000000ull) | len;
+    sdb_pslot *set = &t->slots[h & t->mask & ~(uint64_t)1];
+    size_t nw = (len + 7) / 8;
+    for (int way = 0; way < 2; way++) {
+        sdb_pslot *s = &set[way];
+        uint64_t s1 = atomic_load_explicit(&s->w[W_SEQ], memory_order_acquire);
+        if ((s1 & 1) || atomic_load_explicit(&s->w[W_TAG], memory_order_relaxed) != e + 1 ||
+            atomic_load_explicit(&s->w[W_KEY], memory_order_relaxed) != key)
+            continue;
+        size_t k = 0;
+        while (k < nw &&
+               atomic_load_explicit(&s->w[W_PATH + k], memory_order_relaxed) == pword(path, len, k))
+            k++;
+        uint64_t a = atomic_load_explicit(&s->w[W_ID], memory_order_relaxed);
+        uint64_t b = atomic_load_explicit(&s->w[W_ID + 1], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (k < nw || atomic_load_explicit(&s->w[W_SEQ], memory_order_relaxed) != s1)
+            continue;
+        memcpy(id, &a, 8);
+        memcpy(id + 8, &b, 8);
+        atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+        return 1;
     }
-    pthread_mutex_unlock(&c->mu);
-    atomic_fetch_add_explicit(found ? &c->hits : &c->misses, 1, memory_order_relaxed);
-    return found;
+    atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+    return 0;
 }
 
 void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len, const uint8_t *id)
 {
     sdb_pcache *c = &env->pcache;
-    if (!c->cap)
+    if (!c->cap || len > SDB_PC_MAXPATH)
         return;
-    sdb_pcentry *e = sdb_malloc(sizeof *e + len);
-    if (!e)
+    uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
+    if (v->meta.txnid < e)
+        return;   /* this view is older than the newest path change */
+    sdb_ptable *t = table_for(c, v->meta.path_count);
+    if (!t)
         return;
-    e->hash = phash(path, len);
-    e->len = len;
-    memcpy(e->path, path, len);
-    memcpy(e->id, id, 16);
-    pthread_mutex_lock(&c->mu);
-    if (v->meta.txnid < c->epoch) {
-        /* this view is older than the newest path change: its answer may be stale */
-        pthread_mutex_unlock(&c->mu);
-        sdb_free(e);
-        return;
-    }
-    for (sdb_pcentry *o = c->hash[e->hash & (c->hcap - 1)]; o; o = o->hnext)
-        if (o->hash == e->hash && o->len == len && !memcmp(o->path, path, len)) {
-            pthread_mutex_unlock(&c->mu);
-            sdb_free(e);
-            return;
+    uint64_t h = phash(path, len);
+    sdb_pslot *set = &t->slots[h & t->mask & ~(uint64_t)1];
+    /* an empty or stale way first, else the one the hash's next bit names */
+    int way = (int)((h >> 32) & 1);
+    for (int w = 0; w < 2; w++)
+        if (atomic_load_explicit(&set[w].w[W_TAG], memory_order_relaxed) != e + 1) {
+            way = w;
+            break;
         }
-    e->hnext = c->hash[e->hash & (c->hcap - 1)];
-    c->hash[e->hash & (c->hcap - 1)] = e;
-    e->lnext = c->lru.lnext;
-    e->lprev = &c->lru;
-    c->lru.lnext->lprev = e;
-    c->lru.lnext = e;
-    if (++c->n > c->cap)
-        unlink_entry(c, c->lru.lprev);
-    pthread_mutex_unlock(&c->mu);
+    sdb_pslot *s = &set[way];
+    uint64_t s1 = atomic_load_explicit(&s->w[W_SEQ], memory_order_relaxed);
+    if ((s1 & 1) || !atomic_compare_exchange_strong_explicit(&s->w[W_SEQ], &s1, s1 + 1,
+                                                             memory_order_acquire,
+                                                             memory_order_relaxed))
+        return;   /* another thread is filling it */
+    atomic_thread_fence(memory_order_release);
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    atomic_store_explicit(&s->w[W_TAG], e + 1, memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_KEY], (h & 0xFFFFFFFF00000000ull) | len, memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_ID], a, memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_ID + 1], b, memory_order_relaxed);
+    for (size_t k = 0; k < (len + 7) / 8; k++)
+        atomic_store_explicit(&s->w[W_PATH + k], pword(path, len, k), memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_SEQ], s1 + 2, memory_order_release);
 }
 
 void sdb_pcache_invalidate(sdb_env *env, uint64_t txnid)
 {
+    /* callers hold env->mu: one writer of the epoch at a time */
     sdb_pcache *c = &env->pcache;
-    pthread_mutex_lock(&c->mu);
-    if (c->hash)
-        clear_all(c);
-    if (txnid > c->epoch)
-        c->epoch = txnid;
-    pthread_mutex_unlock(&c->mu);
+    if (txnid > atomic_load_explicit(&c->epoch, memory_order_relaxed))
+        atomic_store_explicit(&c->epoch, txnid, memory_order_release);
 }
