@@ -41,34 +41,25 @@
 #define W_PATH 5
 #define MIN_SLOTS 1024u
 
-/* 64-bit hash of the path, eight bytes at a time. */
-static uint64_t phash(const char *p, size_t n)
+/* The path as zero-padded words (one copy), and their 64-bit hash. */
+typedef struct pkey {
+    uint64_t w[SDB_PC_WORDS - W_PATH];
+    size_t nw;
+    uint64_t h;
+} pkey;
+
+static void pkey_make(pkey *k, const char *p, size_t n)
 {
+    k->nw = (n + 7) / 8;
+    k->w[k->nw - 1] = 0;
+    memcpy(k->w, p, n);
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 31;
-    }
-    if (i < n) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, n - i);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+    for (size_t i = 0; i < k->nw; i++) {
+        h = (h ^ k->w[i]) * 0xBF58476D1CE4E5B9ull;
         h ^= h >> 31;
     }
     h *= 0x94D049BB133111EBull;
-    return h ^ (h >> 29);
-}
-
-/* Path word k, zero-padded past the end. */
-static uint64_t pword(const char *p, size_t n, size_t k)
-{
-    uint64_t w = 0;
-    size_t off = 8 * k;
-    memcpy(&w, p + off, n - off < 8 ? n - off : 8);
-    return w;
+    k->h = h ^ (h >> 29);
 }
 
 void sdb_pcache_init(sdb_env *env, uint32_t cap)
@@ -141,15 +132,17 @@ int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len
 {
     sdb_pcache *c = &env->pcache;
     sdb_ptable *t = atomic_load_explicit(&c->table, memory_order_acquire);
-    if (!t || len > SDB_PC_MAXPATH)
+    if (!t || !len || len > SDB_PC_MAXPATH)
         return 0;
     uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
     if (v->meta.txnid < e)
         return 0;
-    uint64_t h = phash(path, len);
+    pkey pk;
+    pkey_make(&pk, path, len);
+    uint64_t h = pk.h;
     uint64_t key = (h & 0xFFFFFFFF00000000ull) | len;
     sdb_pslot *set = &t->slots[h & t->mask & ~(uint64_t)1];
-    size_t nw = (len + 7) / 8;
+    size_t nw = pk.nw;
     for (int way = 0; way < 2; way++) {
         sdb_pslot *s = &set[way];
         uint64_t s1 = atomic_load_explicit(&s->w[W_SEQ], memory_order_acquire);
@@ -158,7 +151,7 @@ int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len
             continue;
         size_t k = 0;
         while (k < nw &&
-               atomic_load_explicit(&s->w[W_PATH + k], memory_order_relaxed) == pword(path, len, k))
+               atomic_load_explicit(&s->w[W_PATH + k], memory_order_relaxed) == pk.w[k])
             k++;
         uint64_t a = atomic_load_explicit(&s->w[W_ID], memory_order_relaxed);
         uint64_t b = atomic_load_explicit(&s->w[W_ID + 1], memory_order_relaxed);
@@ -177,7 +170,7 @@ int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len
 void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len, const uint8_t *id)
 {
     sdb_pcache *c = &env->pcache;
-    if (!c->cap || len > SDB_PC_MAXPATH)
+    if (!c->cap || !len || len > SDB_PC_MAXPATH)
         return;
     uint64_t e = atomic_load_explicit(&c->epoch, memory_order_acquire);
     if (v->meta.txnid < e)
@@ -185,7 +178,9 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     sdb_ptable *t = table_for(c, v->meta.path_count);
     if (!t)
         return;
-    uint64_t h = phash(path, len);
+    pkey pk;
+    pkey_make(&pk, path, len);
+    uint64_t h = pk.h;
     sdb_pslot *set = &t->slots[h & t->mask & ~(uint64_t)1];
     /* an empty or stale way first, else the one the hash's next bit names */
     int way = (int)((h >> 32) & 1);
@@ -208,8 +203,8 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     atomic_store_explicit(&s->w[W_KEY], (h & 0xFFFFFFFF00000000ull) | len, memory_order_relaxed);
     atomic_store_explicit(&s->w[W_ID], a, memory_order_relaxed);
     atomic_store_explicit(&s->w[W_ID + 1], b, memory_order_relaxed);
-    for (size_t k = 0; k < (len + 7) / 8; k++)
-        atomic_store_explicit(&s->w[W_PATH + k], pword(path, len, k), memory_order_relaxed);
+    for (size_t k = 0; k < pk.nw; k++)
+        atomic_store_explicit(&s->w[W_PATH + k], pk.w[k], memory_order_relaxed);
     atomic_store_explicit(&s->w[W_SEQ], s1 + 2, memory_order_release);
 }
 
