@@ -159,6 +159,8 @@ void *sdb_calloc(size_t count, size_t size);
 void *sdb_realloc(void *p, size_t n);
 void sdb_free(void *p);
 char *sdb_strdup(const char *s);
+void *sdb_table_alloc(size_t n);           /* zeroed; pages lazily backed */
+void sdb_table_free(void *p, size_t n);
 void sdb_alloc_pin(void);     /* a database opened: hooks frozen */
 void sdb_alloc_unpin(void);   /* it closed */
 
@@ -176,6 +178,7 @@ typedef struct sdb_ptable {
     uint64_t mask;                      /* slots - 1 */
     sdb_pslot *slots;                   /* in mem, aligned to 128 bytes */
     void *mem;
+    size_t memlen;
 } sdb_ptable;
 
 typedef struct sdb_pcache {
@@ -264,6 +267,7 @@ struct sdb_env {
     uint64_t maplen;
     _Atomic uint64_t *vbits;      /* mmap: main-file pages whose CRC was checked */
     _Atomic uint64_t *lbits;      /* mmap: pages with a frame in the log index */
+    size_t bitslen;               /* bytes of each of the two bitmaps */
     atomic_uint nframes_pub;      /* frames in the index (0: every page is in the file) */
 
     /* readers (mu) */

@@ -2180,8 +2180,8 @@ static void env_free(sdb_env *env)
     sdb_pcache_destroy(env);
     if (env->map)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
-    sdb_free((void *)env->vbits);
-    sdb_free((void *)env->lbits);
+    sdb_table_free((void *)env->vbits, env->bitslen);
+    sdb_table_free((void *)env->lbits, env->bitslen);
     if (env->walf)
         env->vfs->close(env->walf);
     if (env->dbf)
@@ -2477,12 +2477,13 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             sdb_log(env, STREAMDB_LOG_WARN, "mmap of %s failed (%s); reading with pread", path,
                     strerror(e));
         } else if (!env->crypt) {
-            /* one bit per mappable page; calloc'd pages stay untouched until used */
-            env->vbits = sdb_calloc(env->maplen / env->psize / 64 + 1, sizeof *env->vbits);
-            env->lbits = sdb_calloc(env->maplen / env->psize / 64 + 1, sizeof *env->lbits);
+            /* one bit per mappable page; the table's pages are backed only as used */
+            env->bitslen = (env->maplen / env->psize / 64 + 1) * sizeof *env->vbits;
+            env->vbits = sdb_table_alloc(env->bitslen);
+            env->lbits = sdb_table_alloc(env->bitslen);
             if (!env->vbits || !env->lbits) {
-                sdb_free((void *)env->vbits);
-                sdb_free((void *)env->lbits);
+                sdb_table_free((void *)env->vbits, env->bitslen);
+                sdb_table_free((void *)env->lbits, env->bitslen);
                 env->vbits = env->lbits = NULL;   /* no fast path: every read takes the cache */
             }
             /* the frames recovery indexed before the map existed */

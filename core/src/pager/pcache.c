@@ -81,7 +81,7 @@ void sdb_pcache_destroy(sdb_env *env)
     sdb_ptable *t = atomic_load(&c->table);
     while (t) {
         sdb_ptable *next = t->retired;
-        sdb_free(t->mem);
+        sdb_table_free(t->mem, t->memlen);
         sdb_free(t);
         t = next;
     }
@@ -104,21 +104,23 @@ static sdb_ptable *table_for(sdb_pcache *c, uint64_t npaths)
         want = c->cap;
     if (want <= slots)
         return t;
-    /* calloc: the slots' pages are touched only as slots are filled */
+    /* zero pages, backed only as slots are filled */
     sdb_ptable *n = sdb_calloc(1, sizeof *n);
-    void *mem = n ? sdb_calloc(1, want * sizeof(sdb_pslot) + 128) : NULL;
+    size_t memlen = want * sizeof(sdb_pslot) + 128;
+    void *mem = n ? sdb_table_alloc(memlen) : NULL;
     if (!mem) {
         sdb_free(n);
         return t;   /* keep what there is */
     }
     n->mem = mem;
+    n->memlen = memlen;
     n->slots = (sdb_pslot *)(((uintptr_t)mem + 127) & ~(uintptr_t)127);
     n->mask = want - 1;
     pthread_mutex_lock(&c->grow);
     sdb_ptable *cur = atomic_load_explicit(&c->table, memory_order_acquire);
     if (cur && cur->mask + 1 >= want) {
         pthread_mutex_unlock(&c->grow);
-        sdb_free(n->mem);
+        sdb_table_free(n->mem, n->memlen);
         sdb_free(n);
         return cur;
     }

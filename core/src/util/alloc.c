@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sdb.h"
 
@@ -77,4 +78,26 @@ char *sdb_strdup(const char *s) {
     char *d = sdb_malloc(n);
     if (d) memcpy(d, s, n);
     return d;
+}
+
+/* Large zeroed tables (the page bitmaps over the map, the path cache).  With
+ * libc's allocator they come straight from an anonymous mapping: zero pages
+ * that cost neither time nor memory until touched, whatever malloc's mmap
+ * threshold has drifted to (calloc would memset them, touching every page).
+ * Hooks installed with streamdb_set_allocator get them, zeroed, through the
+ * hooks.  Hooks cannot change while a database is open, so a table is freed
+ * the way it was made. */
+void *sdb_table_alloc(size_t n) {
+    if (g_alloc.malloc_fn != libc_malloc) return sdb_calloc(1, n);
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void sdb_table_free(void *p, size_t n) {
+    if (!p) return;
+    if (g_alloc.malloc_fn != libc_malloc) {
+        sdb_free(p);
+        return;
+    }
+    munmap(p, n ? n : 1);
 }
