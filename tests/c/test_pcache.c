@@ -11,8 +11,9 @@
  *    same paths in one transaction each (new ids, the path never missing),
  *    always find the path and its own content (run under TSan with
  *    `ctest -L threads`);
- *  - the cache is used: repeated reads of one path hit it, and turning it
- *    off (path_cache_size = 0) gives the same answers with no hits.
+ *  - the cache is used when asked for (path_cache_size; off by default):
+ *    repeated reads of one path hit it, and with it off the same answers
+ *    come with no hits.
  */
 #include "testutil.h"
 
@@ -184,7 +185,10 @@ int main(void)
 
     /* readers against a writer that re-creates the paths they read */
     {
-        streamdb *db = tu_open(tu_path("threads.db"));
+        streamdb_config cfg;
+        streamdb_config_init(&cfg);
+        cfg.path_cache_size = 1024;
+        streamdb *db = tu_open_cfg(tu_path("threads.db"), &cfg);
         const int paths = 64;
         char p[64];
         for (int i = 0; i < paths; i++) {
@@ -234,6 +238,7 @@ int main(void)
                commits, reads, bad, stat_of(db, "path_cache_hits"));
         CHECK(bad == 0);
         CHECK(reads > 0 && commits > 0);
+        CHECK(stat_of(db, "path_cache_hits") > 0);
         tu_check_db(db);
         CHECK_OK(db, streamdb_close(db));
     }

@@ -270,7 +270,7 @@ STREAMDB_API void streamdb_config_init(streamdb_config *cfg)
     cfg->sync_commits = 1;
     cfg->async_workers = 2;
     cfg->readahead_chunks = 4;
-    cfg->path_cache_size = 131072;   /* slots of 128 bytes, filled as paths are read */
+    cfg->path_cache_size = 0;   /* measured: no faster than the tree in time (docs/design.md) */
 }
 
 STREAMDB_API streamdb_config *streamdb_config_new(void)
