@@ -197,10 +197,11 @@ static struct {
     char dir[PATH_MAX];
     int keep;
     int dir_given;
+    long path_cache;        /* StreamDb's path_cache_size (-1: the library default) */
     uint64_t big_size;
     char csv[PATH_MAX];
     int reps;
-} opt = { .scale = 1.0, .reps = 3 };
+} opt = { .scale = 1.0, .reps = 3, .path_cache = -1 };
 
 static uint8_t *pool;
 static size_t pool_len;
@@ -325,6 +326,7 @@ static int sdb_open(backend *b)
     streamdb_config cfg;
     streamdb_config_init(&cfg);   /* defaults: 8 KiB pages, mmap reads, synced commits */
     if (b->variant == 1) cfg.use_mmap = 0;
+    if (opt.path_cache >= 0) cfg.path_cache_size = (uint32_t)opt.path_cache;
     int rc = streamdb_open(path, &cfg, &s->db);
     if (rc) {
         free(s);
@@ -1893,6 +1895,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: streamdb_bench [--scale F] [--only LETTERS] [--systems LIST] [--dir DIR]\n"
             "                      [--big-mib N] [--reps N] [--csv FILE] [--keep]\n"
+            "                      [--path-cache N]\n"
             "  --scale F     multiply every count by F (default 1 = the issue's sizes; 0.05 ~ a quick run)\n"
             "  --only a,c,e  run only these workloads (a..g; b, c and d need a, g needs d and e: run with them)\n"
             "  --systems L   comma list among streamdb,lmdb,sqlite-full,sqlite-normal,rocksdb,files\n"
@@ -1900,7 +1903,8 @@ static void usage(void)
             "  --big-mib N   size of (e)'s document (default 256 x scale, at least 16)\n"
             "  --reps N      timed repetitions of each (e) read (median; default 3)\n"
             "  --csv FILE    also write the results as CSV (for bench/chart.py)\n"
-            "  --keep        keep the data directory\n");
+            "  --keep        keep the data directory\n"
+            "  --path-cache N  StreamDb's path_cache_size (default: the library's, 0 = off)\n");
     exit(1);
 }
 
@@ -1925,6 +1929,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--reps") && v) { opt.reps = atoi(v); i++; }
         else if (!strcmp(a, "--csv") && v) { snprintf(opt.csv, sizeof opt.csv, "%s", v); i++; }
         else if (!strcmp(a, "--keep")) opt.keep = 1;
+        else if (!strcmp(a, "--path-cache") && v) { opt.path_cache = atol(v); i++; }
         else usage();
     }
     if (opt.scale <= 0 || opt.reps < 1) usage();
