@@ -318,6 +318,18 @@ static uint32_t *fhash_slot(sdb_env *env, pgno_t pgno)
     return NULL;
 }
 
+/* The log bit of page p (see sdb_page_get): set while the log index holds a
+ * frame of p.  Pages past the map have none (they are never read from it). */
+static void lbit_put(sdb_env *env, pgno_t p, int on)
+{
+    if (!env->lbits || !p || (uint64_t)(p + 1) * env->psize > env->maplen)
+        return;
+    if (on)
+        atomic_fetch_or_explicit(&env->lbits[p / 64], 1ull << (p % 64), memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&env->lbits[p / 64], ~(1ull << (p % 64)), memory_order_relaxed);
+}
+
 /* Appends local frame idx (== nframes) for pgno to the index. mu held. */
 /* Makes room for extra more frames and one more pending commit, so that the
  * indexing after a commit's frames are in the log cannot fail: an allocation
@@ -360,9 +372,7 @@ static int findex_add(sdb_env *env, pgno_t pgno)
     uint32_t idx = env->nframes++;
     /* the page's log bit is set before any view can see the frame (views
      * take their mark under mu, which the caller holds) */
-    if (env->lbits && pgno && (uint64_t)(pgno + 1) * env->psize <= env->maplen)
-        atomic_fetch_or_explicit(&env->lbits[pgno / 64], 1ull << (pgno % 64),
-                                 memory_order_relaxed);
+    lbit_put(env, pgno, 1);
     atomic_store_explicit(&env->nframes_pub, env->nframes, memory_order_release);
     uint32_t *slot = fhash_slot(env, pgno);
     env->frames[idx].pgno = pgno;
@@ -384,13 +394,8 @@ static void findex_clear(sdb_env *env)
 {
     /* Clear only the bits of indexed pages: O(frames), not O(map).  Callers
      * hold the checkpoint write lock, and every frame is in the main file. */
-    if (env->lbits)
-        for (uint32_t i = 0; i < env->nframes; i++) {
-            pgno_t p = env->frames[i].pgno;
-            if (p && (uint64_t)(p + 1) * env->psize <= env->maplen)
-                atomic_fetch_and_explicit(&env->lbits[p / 64], ~(1ull << (p % 64)),
-                                          memory_order_relaxed);
-        }
+    for (uint32_t i = 0; env->lbits && i < env->nframes; i++)
+        lbit_put(env, env->frames[i].pgno, 0);
     env->wal_base += env->nframes;
     env->nframes = 0;
     atomic_store_explicit(&env->nframes_pub, 0, memory_order_release);
@@ -2487,12 +2492,8 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
                 env->vbits = env->lbits = NULL;   /* no fast path: every read takes the cache */
             }
             /* the frames recovery indexed before the map existed */
-            for (uint32_t i = 0; env->lbits && i < env->nframes; i++) {
-                pgno_t p = env->frames[i].pgno;
-                if (p && (uint64_t)(p + 1) * env->psize <= env->maplen)
-                    atomic_fetch_or_explicit(&env->lbits[p / 64], 1ull << (p % 64),
-                                             memory_order_relaxed);
-            }
+            for (uint32_t i = 0; env->lbits && i < env->nframes; i++)
+                lbit_put(env, env->frames[i].pgno, 1);
         }
     }
     /* the free list of the newest state */
