@@ -728,19 +728,22 @@ STREAMDB_API int streamdb_write_document(streamdb *db, const char *path, const v
 
 /* ---- reading ---- */
 
-static int lookup_env(sdb_env *env, const sdb_view *v, const char *path, size_t plen,
-                      int64_t version, sdb_vrec *rec)
+/* dst, cap: where inline content of at most cap bytes may go (NULL: rec) */
+static int lookup_to(sdb_env *env, const sdb_view *v, const char *path, size_t plen,
+                     int64_t version, sdb_vrec *rec, uint8_t *dst, size_t cap)
 {
     uint8_t id[16];
     int rc = sdb_doc_by_path(env, v, path, plen, id);
     if (!rc)
-        rc = sdb_doc_version(env, v, id, version, rec);
+        rc = sdb_doc_version_to(env, v, id, version, rec, dst, cap);
     if (rc == STREAMDB_ERR_NOT_FOUND && version)
         return sdb_err(rc, "'%.*s' has no version %lld", (int)(plen > 200 ? 200 : plen), path,
                        (long long)version);
     return rc;
 }
 
+#define lookup_env(env, v, path, plen, version, rec) \
+    lookup_to(env, v, path, plen, version, rec, NULL, 0)
 #define lookup(db, v, path, plen, version, rec) lookup_env((db)->env, v, path, plen, version, rec)
 
 /* The whole version into buf (rec->size bytes), checked end to end. */
@@ -837,13 +840,8 @@ STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t plen, 
     sdb_vrec recbuf;
     rview r;
     rv_begin(db, &r, 1);
-    uint8_t id[16];
-    rc = sdb_doc_by_path(db->env, r.v, path, plen, id);
-    if (!rc)   /* inline content goes straight from the page into buf */
-        rc = sdb_doc_version_to(db->env, r.v, id, version, &recbuf, buf, cap);
-    if (rc == STREAMDB_ERR_NOT_FOUND && version)
-        rc = sdb_err(rc, "'%.*s' has no version %lld", (int)(plen > 200 ? 200 : plen), path,
-                     (long long)version);
+    /* inline content goes straight from the page into buf */
+    rc = lookup_to(db->env, r.v, path, plen, version, &recbuf, buf, cap);
     if (!rc) {
         if (recbuf.size > SIZE_MAX - 1)
             rc = sdb_err(STREAMDB_ERR_NOMEM, "document does not fit in memory");
