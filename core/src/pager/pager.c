@@ -324,10 +324,12 @@ static void lbit_put(sdb_env *env, pgno_t p, int on)
 {
     if (!env->lbits || !p || (uint64_t)(p + 1) * env->psize > env->maplen)
         return;
+    /* release: a reader that sees the bit clear (acquire) also sees the
+     * checkpoint's writes of the page into the main file before the reset */
     if (on)
-        atomic_fetch_or_explicit(&env->lbits[p / 64], 1ull << (p % 64), memory_order_relaxed);
+        atomic_fetch_or_explicit(&env->lbits[p / 64], 1ull << (p % 64), memory_order_release);
     else
-        atomic_fetch_and_explicit(&env->lbits[p / 64], ~(1ull << (p % 64)), memory_order_relaxed);
+        atomic_fetch_and_explicit(&env->lbits[p / 64], ~(1ull << (p % 64)), memory_order_release);
 }
 
 /* Appends local frame idx (== nframes) for pgno to the index. mu held. */
@@ -573,7 +575,7 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
      * with the reset. */
     if (env->vbits && (uint64_t)(pgno + 1) * env->psize <= env->maplen &&
         (!atomic_load_explicit(&env->nframes_pub, memory_order_acquire) ||
-         !((atomic_load_explicit(&env->lbits[pgno / 64], memory_order_relaxed) >> (pgno % 64)) & 1))) {
+         !((atomic_load_explicit(&env->lbits[pgno / 64], memory_order_acquire) >> (pgno % 64)) & 1))) {
         /* this page has no frame in the log: the main file's copy is the one */
         const uint8_t *m = env->map + (uint64_t)pgno * env->psize;
         int quick = atomic_load_explicit(&env->quick, memory_order_relaxed);
