@@ -990,11 +990,15 @@ def test_write_from_a_buffer_mutated_during_the_write(db):
 
     t = threading.Thread(target=mutator)
     t.start()
+    # Between the mutator's append and pop the buffer is not exported and one
+    # byte longer: a write that starts in that window takes size + 1 bytes,
+    # the last a zero.  Either length is right; a torn or resized-under-us
+    # buffer is not.
     try:
         for k in range(4):
             db._h.write_document("/m/%d" % k, ba)
             w = db._h.writer("/mw/%d" % k)
-            assert w.write(ba) == size
+            assert w.write(ba) in (size, size + 1)
             w.commit()
     finally:
         done.set()
@@ -1002,8 +1006,9 @@ def test_write_from_a_buffer_mutated_during_the_write(db):
     for k in range(4):
         for p in ("/m/%d" % k, "/mw/%d" % k):
             got = db[p]
-            assert len(got) == size
-            assert set(got) <= {0xAA, 0xBB}
+            assert len(got) in (size, size + 1)
+            assert set(got[:size]) <= {0xAA, 0xBB}
+            assert len(got) == size or got[size] == 0
     db.check()
 
 
