@@ -944,7 +944,15 @@ STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t ple
         return rc;
     }
     s->last_ci = -2;
-    if (!(s->rec.flags & SDB_V_INLINE) && s->rec.nchunks > 1 && db->env->cfg.readahead_chunks) {
+    /* Read-ahead pays where a chunk needs work besides its read: decryption
+     * or decompression then runs on a worker while the caller consumes the
+     * previous chunk (encrypted, 1.2-1.4x faster with it).  Raw chunks go
+     * straight from the file into the caller's buffer, and the kernel's own
+     * read-ahead serves sequential preads: with the worker's slot, its
+     * hand-off and the extra copy, a warm raw stream ran at 3.9 GB/s against
+     * 4.5 without (quick mode: 4.8 against 7.2), and no faster cold. */
+    if (!(s->rec.flags & SDB_V_INLINE) && s->rec.nchunks > 1 && db->env->cfg.readahead_chunks &&
+        (db->env->crypt || s->rec.stored != s->rec.size)) {
         s->nslots = db->env->cfg.readahead_chunks;
         s->slots = sdb_calloc(s->nslots, sizeof *s->slots);
         if (!s->slots)
