@@ -946,7 +946,7 @@ STREAMDB_API int streamdb_stream_open(streamdb *db, const char *path, size_t ple
     s->last_ci = -2;
     /* Read-ahead pays where a chunk needs work besides its read: decryption
      * or decompression then runs on a worker while the caller consumes the
-     * previous chunk (encrypted, 1.2-1.4x faster with it).  Raw chunks go
+     * previous chunk (encrypted 1.2-1.4x, compressed 1.3-1.6x faster).  Raw chunks go
      * straight from the file into the caller's buffer, and the kernel's own
      * read-ahead serves sequential preads: with the worker's slot, its
      * hand-off and the extra copy, a warm raw stream ran at 3.9 GB/s against
