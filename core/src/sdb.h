@@ -331,9 +331,11 @@ SDB_HIDDEN void sdb_view_end(sdb_env *env, sdb_view *v);
 SDB_HIDDEN int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out);
 SDB_HIDDEN void sdb_page_put(sdb_env *env, sdb_page *p);
 /* Reads the raw bytes of a chunk run into buf, from the main file (pread)
- * or page by page from the log where frames hold them. */
+ * or page by page from the log where frames hold them.  With mapped non-NULL,
+ * a run wholly in the main file and inside the map is not read: *mapped
+ * points at it there (valid while v is registered); otherwise *mapped = NULL. */
 SDB_HIDDEN int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len,
-                              uint8_t *buf);
+                              uint8_t *buf, const uint8_t **mapped);
 
 SDB_HIDDEN int sdb_wtxn_begin(sdb_env *env, sdb_wtxn **out);
 SDB_HIDDEN int sdb_wlock_held(sdb_env *env);   /* this thread holds the writer */

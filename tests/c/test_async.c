@@ -7,7 +7,7 @@
  *  - cancellation of queued requests; a running one cannot be cancelled;
  *  - close with requests queued and running: every callback still runs
  *    exactly once (data or CANCELLED), every future becomes ready;
- *  - streams of a large document (STREAMDB_RA_MB, default 256 MiB): raw
+ *  - streams of a large document (STREAMDB_RA_MB, default 64 MiB): raw
  *    chunks are read straight into the caller's buffer with no read-ahead,
  *    whole, in pieces, and into a buffer 16 bytes past a page boundary
  *    (through the bounce buffer); encrypted chunks are read ahead and
@@ -173,7 +173,7 @@ static void write_video(streamdb *db, size_t n, uint8_t *buf)
 
 static void test_readahead(void)
 {
-    size_t mb = (size_t)tu_env_long("STREAMDB_RA_MB", 256);
+    size_t mb = (size_t)tu_env_long("STREAMDB_RA_MB", 64);
     size_t n = mb * 1024 * 1024, chunks = n / 65536;
     uint8_t *buf = malloc(1 << 20);
     /* a destination 16 bytes past a page boundary (where malloc's mmap path

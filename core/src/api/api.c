@@ -765,7 +765,7 @@ static int fill_whole(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint
         for (uint32_t i = 0; !rc && i < rec->nchunks; i++) {
             const uint8_t *ptr;
             uint32_t clen, ccrc;
-            rc = sdb_doc_read_chunk_crc(env, v, rec, i, buf + n, &ptr, &clen, 1, &ccrc);
+            rc = sdb_doc_read_chunk_crc(env, v, rec, i, buf + n, &ptr, &clen, 1 | SDB_RC_MAP, &ccrc);
             if (rc)
                 break;
             if (ptr != buf + n)
@@ -898,7 +898,7 @@ STREAMDB_API int streamdb_read_n(streamdb *db, const char *path, size_t plen, in
     rv_begin(db, &r, 1);
     rc = lookup(db, r.v, path, plen, version, rec);
     if (!rc)
-        rc = sdb_doc_read(db->env, r.v, rec, offset, buf, len, nread, 1);
+        rc = sdb_doc_read(db->env, r.v, rec, offset, buf, len, nread, 1 | SDB_RC_MAP);
     rv_end(db, &r);
     return rc;
 }

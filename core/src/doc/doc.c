@@ -306,11 +306,14 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
     int rc = sdb_doc_chunk(env, v, rec, i, &c);
     if (rc)
         return rc;
+    int map_ok = verify & SDB_RC_MAP;
+    verify &= ~SDB_RC_MAP;
     int check = verify == 2 || (verify && !atomic_load_explicit(&env->quick, memory_order_relaxed));
     uint32_t logical = chunk_logical(rec, i);
     if (!(c.flags & SDB_CHUNK_SNAPPY) && !env->crypt) {
-        rc = sdb_read_chunk(env, v, c.pgno, c.len, buf);
-        *ptr = buf;
+        const uint8_t *m = NULL;
+        rc = sdb_read_chunk(env, v, c.pgno, c.len, buf, map_ok ? &m : NULL);
+        *ptr = m ? m : buf;
         if (!rc && check && sdb_crc32c(0, *ptr, c.len) != c.crc)
             rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
                          "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
@@ -323,7 +326,7 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
     uint8_t *tmp = sdb_malloc(c.len);
     if (!tmp)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-    rc = sdb_read_chunk(env, v, c.pgno, c.len, tmp);
+    rc = sdb_read_chunk(env, v, c.pgno, c.len, tmp, NULL);
     if (!rc && check && sdb_crc32c(0, tmp, c.len) != c.crc)
         rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
                      "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);

@@ -46,9 +46,11 @@ SDB_HIDDEN int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *
                                 uint64_t **out, size_t *count);
 SDB_HIDDEN int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i,
                              sdb_chunk *c);
-/* Reads chunk i's content (decrypted, decompressed) into buf (64 KiB) or
- * points *ptr into the map.  verify: 0 no CRC check, 1 unless quick mode,
- * 2 always.  GCM tags are always checked. */
+/* Reads chunk i's content (decrypted, decompressed) into buf (64 KiB) or,
+ * with SDB_RC_MAP in verify, may point *ptr into the map instead (point
+ * reads; streams keep mapped pages out of the resident set).  verify: 0 no
+ * CRC check, 1 unless quick mode, 2 always.  GCM tags are always checked. */
+#define SDB_RC_MAP 4
 SDB_HIDDEN int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
                                   uint32_t i, uint8_t *buf, const uint8_t **ptr, uint32_t *len,
                                   int verify);
