@@ -74,6 +74,8 @@ def main():
     ap.add_argument("--reads", type=int, default=200000)
     ap.add_argument("--block", type=int, default=1000, help="calls per timed block")
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--path-cache", type=int, default=None,
+                    help="StreamDb's path_cache_size (default: the library's, 0 = off)")
     args = ap.parse_args()
 
     base = args.dir or tempfile.mkdtemp(prefix="streamdb_bench_py.")
@@ -98,7 +100,8 @@ def main():
         print("  streamdb: skipped: %s" % e)
         streamdb = None
     if streamdb is not None:
-        db = streamdb.open(os.path.join(base, "py.sdb"))
+        opts = {} if args.path_cache is None else {"path_cache_size": args.path_cache}
+        db = streamdb.open(os.path.join(base, "py.sdb"), **opts)
         with db.transaction():
             for p, d in zip(paths, data):
                 db.write_document(p, d)
@@ -115,12 +118,12 @@ def main():
         # the close checkpointed the log, so every page comes from the map
         # (above, the pages written a moment ago are still in the log and go
         # through the page cache)
-        db2 = streamdb.open(os.path.join(base, "py2.sdb"))
+        db2 = streamdb.open(os.path.join(base, "py2.sdb"), **opts)
         with db2.transaction():
             for p, d in zip(paths, data):
                 db2.write_document(p, d)
         db2.close()
-        db2 = streamdb.open(os.path.join(base, "py2.sdb"))
+        db2 = streamdb.open(os.path.join(base, "py2.sdb"), **opts)
         for i in rnd.sample(range(args.docs), min(100, args.docs)):
             assert db2.get(paths[i]) == data[i], "streamdb returned wrong data"
         systems.append(dict(name="streamdb get, reopened", run=caller(db2.get), keys=keys_s,

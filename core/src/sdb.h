@@ -134,8 +134,10 @@ typedef struct sdb_page {
 typedef struct sdb_centry {
     pgno_t pgno;
     uint64_t fno;           /* global frame number, 0 = main file copy */
-    uint32_t refs;
-    int detached;           /* removed from the hash, freed at refs == 0 */
+    /* One reference for the cache while the entry is in its hash and LRU
+     * (taken and dropped under mu), one per sdb_page holding it (taken under
+     * mu, dropped without it); whoever drops the last frees the entry. */
+    atomic_uint refs;
     struct sdb_centry *hnext, *lprev, *lnext;
     uint8_t *data;
 } sdb_centry;

@@ -14,8 +14,10 @@
  * read before the read began) <= v <= attempted[p] (stored before the write,
  * read after the read ended).  They read whole documents, byte ranges, streams,
  * snapshots (all 16 at once: the order above, stat.version == v, version -1
- * == v-1) and prefix searches.  Half the time reads go through pread, half
- * through mmap.  Duration: STREAMDB_THREAD_SECONDS (default 4).
+ * == v-1) and prefix searches.  A third of the time reads go through pread, a
+ * third through mmap, and a third through pread and a page cache of 4 pages,
+ * so that entries are evicted while other threads hold them.  Duration:
+ * STREAMDB_THREAD_SECONDS (default 4).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -280,15 +282,19 @@ static void *reader(void *arg) {
     return NULL;
 }
 
-static void run(int use_mmap, double seconds) {
+/* cache_pages: the page cache's size (0: the default); a tiny one makes
+ * nearly every page fetch evict an entry that other threads may hold. */
+static void run(int use_mmap, uint32_t cache_pages, double seconds) {
     atomic_store(&stop, 0);
     atomic_store(&reads_done, 0);
     atomic_store(&commits_done, 0);
-    const char *dbpath = tu_path("threads-%d.db", use_mmap);
+    const char *dbpath = tu_path("threads-%d-%u.db", use_mmap, cache_pages);
     streamdb_config cfg;
     streamdb_config_init(&cfg);
     cfg.wal_autocheckpoint = 2u << 20; /* checkpoints happen under the readers */
     cfg.use_mmap = use_mmap;
+    if (cache_pages)
+        cfg.page_cache_size = cache_pages;
     streamdb *db = g_db = tu_open_cfg(dbpath, &cfg);
     char path[16];
     for (unsigned p = 0; p < NP; p++) {
@@ -305,8 +311,13 @@ static void run(int use_mmap, double seconds) {
     for (uintptr_t i = 0; i < NREADERS; i++) pthread_create(&r[i], NULL, reader, (void *)(i + 1));
     pthread_join(w, NULL);
     for (int i = 0; i < NREADERS; i++) pthread_join(r[i], NULL);
-    printf("%s: %ld commits, %ld reads\n", use_mmap ? "mmap" : "pread",
-           atomic_load(&commits_done), atomic_load(&reads_done));
+    uint64_t evictions = 0;
+    CHECK_OK(db, streamdb_get_stat(db, "evictions", &evictions));
+    printf("%s, %s page cache: %ld commits, %ld reads, %llu evictions\n",
+           use_mmap ? "mmap" : "pread", cache_pages ? "a 4-page" : "the default",
+           atomic_load(&commits_done), atomic_load(&reads_done), (unsigned long long)evictions);
+    if (cache_pages)
+        CHECK(evictions > 100);
     CHECK(atomic_load(&commits_done) > 10);
     CHECK(atomic_load(&reads_done) > 10);
 
@@ -341,7 +352,8 @@ static void run(int use_mmap, double seconds) {
 int main(void) {
     tu_init("threads");
     double seconds = (double)tu_env_long("STREAMDB_THREAD_SECONDS", 4);
-    run(0, seconds / 2);
-    run(1, seconds / 2);
+    run(0, 0, seconds / 3);
+    run(1, 0, seconds / 3);
+    run(0, 4, seconds / 3);   /* evictions under the readers' references */
     tu_finish();
 }

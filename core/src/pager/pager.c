@@ -440,6 +440,20 @@ static void lru_front(sdb_env *env, sdb_centry *e)
     env->lru.lnext = e;
 }
 
+/* Drops one reference; the last one frees the entry (by then it is out of
+ * the hash and the LRU, which hold the cache's own reference). */
+static void centry_unref(sdb_centry *e)
+{
+    /* acq_rel: the holders' reads of the page happen before the free (a
+     * standalone acquire fence would do, but ThreadSanitizer does not model
+     * fences) */
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
+        sdb_free(e->data);
+        sdb_free(e);
+    }
+}
+
+/* mu held */
 static void cache_detach(sdb_env *env, sdb_centry *e)
 {
     sdb_centry **pp = &env->chash[ckey(e->pgno, e->fno) & (env->chcap - 1)];
@@ -448,12 +462,7 @@ static void cache_detach(sdb_env *env, sdb_centry *e)
     *pp = e->hnext;
     lru_unlink(e);
     env->ncached--;
-    if (e->refs)
-        e->detached = 1;
-    else {
-        sdb_free(e->data);
-        sdb_free(e);
-    }
+    centry_unref(e);   /* the cache's reference: freed now, or by the last holder */
 }
 
 static void cache_evict(sdb_env *env)
@@ -461,7 +470,8 @@ static void cache_evict(sdb_env *env)
     sdb_centry *e = env->lru.lprev;
     while (env->ncached > env->cache_cap && e != &env->lru) {
         sdb_centry *prev = e->lprev;
-        if (!e->refs) {
+        /* only the cache's reference left; a new one needs mu, held here */
+        if (atomic_load_explicit(&e->refs, memory_order_relaxed) == 1) {
             cache_detach(env, e);
             atomic_fetch_add(&env->evictions, 1);
         }
@@ -614,7 +624,7 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     uint32_t b = ckey(pgno, g) & (env->chcap - 1);
     for (sdb_centry *e = env->chash[b]; e; e = e->hnext) {
         if (e->pgno == pgno && e->fno == g) {
-            e->refs++;
+            atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
             lru_unlink(e);
             lru_front(env, e);
             pthread_mutex_unlock(&env->mu);
@@ -668,12 +678,12 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     e->pgno = pgno;
     e->fno = g;
     e->data = data;
-    e->refs = 1;
+    atomic_init(&e->refs, 2);   /* the cache's and the caller's */
     pthread_mutex_lock(&env->mu);
     /* another thread may have loaded the same version meanwhile */
     for (sdb_centry *o = env->chash[b]; o; o = o->hnext) {
         if (o->pgno == pgno && o->fno == g) {
-            o->refs++;
+            atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
             pthread_mutex_unlock(&env->mu);
             sdb_free(e);
             sdb_free(data);
@@ -698,14 +708,8 @@ void sdb_page_put(sdb_env *env, sdb_page *p)
     sdb_centry *e = p->entry;
     p->entry = NULL;
     p->data = NULL;
-    if (!e)
-        return;
-    pthread_mutex_lock(&env->mu);
-    if (--e->refs == 0 && e->detached) {
-        sdb_free(e->data);
-        sdb_free(e);
-    }
-    pthread_mutex_unlock(&env->mu);
+    if (e)
+        centry_unref(e);   /* no lock: see sdb_centry.refs */
 }
 
 /* The kernel copies file pages into user memory with `rep movsb`, which some
