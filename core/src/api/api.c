@@ -746,7 +746,6 @@ static int lookup_to(sdb_env *env, const sdb_view *v, const char *path, size_t p
     lookup_to(env, v, path, plen, version, rec, NULL, 0)
 #define lookup(db, v, path, plen, version, rec) lookup_env((db)->env, v, path, plen, version, rec)
 
-/* The whole version into buf (rec->size bytes), checked end to end. */
 /* Whether a point read of len bytes takes its chunks from the map (see
  * sdb_read_chunk): a memcpy from mapped pages beats a pread's in-kernel copy
  * for a chunk or a few (10,000 x 64 KiB, warm: 21 against 28 us a read), but
@@ -758,6 +757,7 @@ static int point_read_map(uint64_t len)
     return len <= 4 * (uint64_t)SDB_CHUNK ? SDB_RC_MAP : 0;
 }
 
+/* The whole version into buf (rec->size bytes), checked end to end. */
 static int fill_whole(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint8_t *buf)
 {
     /* End to end: a whole read also checks the content CRC kept in the
