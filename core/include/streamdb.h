@@ -137,7 +137,9 @@ struct streamdb_config {
     void *log_ctx;
     const streamdb_vfs *vfs;     /* NULL: the file backend */
     uint32_t async_workers;      /* threads serving async reads and read-ahead; default 2 */
-    uint32_t readahead_chunks;   /* 64 KiB chunks a sequential stream prefetches; default 4, 0 off */
+    uint32_t readahead_chunks;   /* 64 KiB chunks a sequential stream of an encrypted or
+                                  * compressed document decodes ahead; default 4, 0 off
+                                  * (raw chunks: the kernel reads ahead) */
     uint32_t path_cache_size;    /* most paths (of up to 88 bytes) whose document id is
                                     cached, 128 bytes each, allocated as the database grows
                                     past half the table (131072: 16 MiB at most); default 0
