@@ -1501,6 +1501,8 @@ static void wl_d(void)
     }
 }
 
+static double median_d(double *v, int n);
+
 /* (f) 10,000 x 64 KiB, 100 per transaction, then point reads. */
 static void key_f(char *k, size_t *kl, uint64_t i)
 {
@@ -1516,17 +1518,35 @@ static void wl_f(void)
     for (size_t i = 0; i < nreads; i++) order[i] = (uint32_t)(rng_next() % n);
     char k[96], m[96];
     size_t kl;
+    /* The inserts: --reps rounds in a rotated order, the median reported, as
+     * for (e)'s write (StreamDb, first in the list, always came right after
+     * (d)'s cleanup: 0.94-0.96x LMDB in full runs, 1.39x in a run of (f)
+     * alone); the last round's database is the one read below. */
+    int reps = opt.reps < 16 ? opt.reps : 16;
+    double secs[NSYS][16];
+    int ready[NSYS] = {0}, nr[NSYS] = {0};
+    for (int r = 0; r < reps; r++) {
+        for (size_t j = 0; j < nactive; j++) {
+            size_t s = (j + (size_t)r) % nactive;
+            backend *b = &active[s];
+            ready[s] = 0;
+            if (open_fresh(b, "f")) continue;
+            uint64_t t0 = now_ns();
+            int rc = load(b, n, 64 * 1024, 100, 9000000, key_f);
+            uint64_t t1 = now_ns();
+            b->ops->close(b);
+            if (rc) continue;
+            ready[s] = 1;
+            secs[s][nr[s]++] = (t1 - t0) / 1e9;
+        }
+    }
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
-        if (open_fresh(b, "f")) continue;
-        uint64_t t0 = now_ns();
-        int rc = load(b, n, 64 * 1024, 100, 9000000, key_f);
-        uint64_t t1 = now_ns();
-        b->ops->close(b);
-        if (rc) continue;
+        if (!ready[s] || nr[s] != reps) continue;
+        double t = median_d(secs[s], reps);
         snprintf(m, sizeof m, "insert %zu x 64KiB, 100/txn", n);
-        add_result('f', m, b->name, n / ((t1 - t0) / 1e9), "docs/s", 1, b->nondurable, NULL);
-        add_result('f', "64KiB insert throughput", b->name, n * 65536.0 / ((t1 - t0) / 1e9) / 1e6, "MB/s", 1, b->nondurable, NULL);
+        add_result('f', m, b->name, n / t, "docs/s", 1, b->nondurable, NULL);
+        add_result('f', "64KiB insert throughput", b->name, n * 65536.0 / t / 1e6, "MB/s", 1, b->nondurable, NULL);
         add_result('f', "64KiB docs: disk size / payload", b->name, du_bytes(b->dir) / (n * 65536.0), "x", 0, 0, NULL);
         if (open_existing(b, "f")) continue;
         int bad = 0;
