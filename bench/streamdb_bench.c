@@ -1503,10 +1503,45 @@ static void wl_d(void)
 
 static double median_d(double *v, int n);
 
+/* A write leg timed in --reps rounds, the systems in a rotated order each
+ * round, so that none always comes first after the previous leg's cleanup
+ * and writeback (StreamDb, first in the list, measured 0.70x a plain file on
+ * (e)'s write and 0.94-0.96x LMDB on (f)'s inserts in full runs, against
+ * 0.87-1.04x and 1.39x in runs of those legs alone).  Each round writes a
+ * fresh database named db; the last round's is left for the reads.  ok[s] is
+ * set for the systems whose every round succeeded, secs[s] to the median. */
+static void timed_rounds(const char *db, int (*leg)(backend *, void *), void *ctx, int *ok,
+                         double *secs)
+{
+    int reps = opt.reps < 16 ? opt.reps : 16;
+    double t[NSYS][16];
+    int nr[NSYS] = {0};
+    for (int r = 0; r < reps; r++) {
+        for (size_t j = 0; j < nactive; j++) {
+            size_t s = (j + (size_t)r) % nactive;
+            backend *b = &active[s];
+            if (open_fresh(b, db)) continue;
+            uint64_t t0 = now_ns();
+            int rc = leg(b, ctx);
+            uint64_t t1 = now_ns();
+            b->ops->close(b);
+            if (!rc) t[s][nr[s]++] = (t1 - t0) / 1e9;
+        }
+    }
+    for (size_t s = 0; s < nactive; s++) {
+        ok[s] = nr[s] == reps;
+        secs[s] = ok[s] ? median_d(t[s], reps) : 0;
+    }
+}
+
 /* (f) 10,000 x 64 KiB, 100 per transaction, then point reads. */
 static void key_f(char *k, size_t *kl, uint64_t i)
 {
     *kl = (size_t)sprintf(k, "/game/big/level%02u/chunk%05u", (unsigned)(i / 100), (unsigned)i);
+}
+static int leg_f(backend *b, void *ctx)
+{
+    return load(b, *(size_t *)ctx, 64 * 1024, 100, 9000000, key_f);
 }
 static void wl_f(void)
 {
@@ -1518,32 +1553,15 @@ static void wl_f(void)
     for (size_t i = 0; i < nreads; i++) order[i] = (uint32_t)(rng_next() % n);
     char k[96], m[96];
     size_t kl;
-    /* The inserts: --reps rounds in a rotated order, the median reported, as
-     * for (e)'s write (StreamDb, first in the list, always came right after
-     * (d)'s cleanup: 0.94-0.96x LMDB in full runs, 1.39x in a run of (f)
-     * alone); the last round's database is the one read below. */
-    int reps = opt.reps < 16 ? opt.reps : 16;
-    double secs[NSYS][16];
-    int ready[NSYS] = {0}, nr[NSYS] = {0};
-    for (int r = 0; r < reps; r++) {
-        for (size_t j = 0; j < nactive; j++) {
-            size_t s = (j + (size_t)r) % nactive;
-            backend *b = &active[s];
-            ready[s] = 0;
-            if (open_fresh(b, "f")) continue;
-            uint64_t t0 = now_ns();
-            int rc = load(b, n, 64 * 1024, 100, 9000000, key_f);
-            uint64_t t1 = now_ns();
-            b->ops->close(b);
-            if (rc) continue;
-            ready[s] = 1;
-            secs[s][nr[s]++] = (t1 - t0) / 1e9;
-        }
-    }
+    /* the inserts, timed in rotated rounds; the last round's database is
+     * the one read below */
+    int ready[NSYS];
+    double secs[NSYS];
+    timed_rounds("f", leg_f, &n, ready, secs);
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
-        if (!ready[s] || nr[s] != reps) continue;
-        double t = median_d(secs[s], reps);
+        if (!ready[s]) continue;
+        double t = secs[s];
         snprintf(m, sizeof m, "insert %zu x 64KiB, 100/txn", n);
         add_result('f', m, b->name, n / t, "docs/s", 1, b->nondurable, NULL);
         add_result('f', "64KiB insert throughput", b->name, n * 65536.0 / t / 1e6, "MB/s", 1, b->nondurable, NULL);
@@ -1584,6 +1602,16 @@ static double median_d(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+struct big_leg {
+    const uint8_t *data;
+    size_t len;
+};
+static int leg_e(backend *b, void *ctx)
+{
+    struct big_leg *l = ctx;
+    return b->ops->big_write(b, BIGKEY, l->data, l->len);
+}
+
 static void wl_e(void)
 {
     size_t len = opt.big_size;
@@ -1594,37 +1622,16 @@ static void wl_e(void)
     double gbs[16];
     int reps = opt.reps < 16 ? opt.reps : 16;
     size_t mib = len / (size_t)MiB;
-    /* The writes: --reps rounds, the systems in a rotated order each round,
-     * so that none always comes first after the previous workload's cleanup
-     * and writeback (StreamDb, first in the list, measured 0.70x a plain
-     * file in a full run and 0.89-1.04x in runs of (e) alone); the median
-     * of each system's rounds is reported, and the last round's database
-     * is the one read below. */
-    double wgbs[NSYS][16];
-    int wn[NSYS] = {0};
-    for (int r = 0; r < reps; r++) {
-        for (size_t k = 0; k < nactive; k++) {
-            size_t s = (k + (size_t)r) % nactive;
-            backend *b = &active[s];
-            e_ready[s] = 0;
-            if (open_fresh(b, "e")) continue;
-            uint64_t t0 = now_ns();
-            int rc = b->ops->big_write(b, BIGKEY, data, len);
-            uint64_t t1 = now_ns();
-            b->ops->close(b);
-            if (rc) continue;
-            e_ready[s] = 1;
-            wgbs[s][wn[s]++] = len / ((t1 - t0) / 1e9) / 1e9;
-        }
-    }
+    /* the writes, timed in rotated rounds; the last round's database is the
+     * one read below */
+    double wsecs[NSYS];
+    struct big_leg bl = {data, len};
+    timed_rounds("e", leg_e, &bl, e_ready, wsecs);
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
-        if (!e_ready[s] || wn[s] != reps) {
-            e_ready[s] = 0;
-            continue;
-        }
+        if (!e_ready[s]) continue;
         snprintf(m, sizeof m, "%zu MiB write + final sync", mib);
-        add_result('e', m, b->name, median_d(wgbs[s], reps), "GB/s", 1, b->nondurable,
+        add_result('e', m, b->name, len / wsecs[s] / 1e9, "GB/s", 1, b->nondurable,
                    b->nondurable ? "not durable" : NULL);
         if (open_existing(b, "e")) continue;
         uint64_t tot = 0;
