@@ -1968,7 +1968,7 @@ LSDB_EXPORT int luaopen_streamdb(lua_State *L) {
         {"INCOMPATIBLE", STREAMDB_ERR_INCOMPATIBLE}, {"NOT_A_DB", STREAMDB_ERR_NOT_A_DB},
         {"FATAL", STREAMDB_ERR_FATAL}, {"CRYPTO", STREAMDB_ERR_CRYPTO},
         {"UNSUPPORTED", STREAMDB_ERR_UNSUPPORTED}, {"EXISTS", STREAMDB_ERR_EXISTS},
-        {"CANCELLED", STREAMDB_ERR_CANCELLED}};
+        {"CANCELLED", STREAMDB_ERR_CANCELLED}, {"WOULDBLOCK", STREAMDB_ERR_WOULDBLOCK}};
     new_class(L, DB_MT, db_meta, db_methods);
     new_class(L, STREAM_MT, stream_meta, stream_methods);
     new_class(L, CURSOR_MT, cursor_meta, cursor_methods);

@@ -42,7 +42,8 @@
     (-17 :crypto       streamdb-crypto)
     (-18 :unsupported  streamdb-unsupported)
     (-19 :exists       streamdb-exists)
-    (-20 :cancelled    streamdb-cancelled))))
+    (-20 :cancelled    streamdb-cancelled)
+    (-21 :would-block  streamdb-would-block))))
 
 (defmacro define-code-conditions ()
   `(progn

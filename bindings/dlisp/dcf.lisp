@@ -62,6 +62,7 @@
     (-18 :invalid-input)                ; unsupported feature
     (-19 :invalid-input)                ; path bound to another document
     (-20 :transaction)                  ; request cancelled
+    (-21 :io)                           ; a memory-only read needs the disk
     (t :panic)))
 
 (defun dcf-fail (code message &optional cause c-code)

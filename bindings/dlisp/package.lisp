@@ -46,6 +46,7 @@
    #:streamdb-unsupported
    #:streamdb-exists
    #:streamdb-cancelled
+   #:streamdb-would-block
    #:code-condition-class
    #:code-keyword
    ;; databases

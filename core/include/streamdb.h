@@ -92,6 +92,7 @@ extern "C" {
 #define STREAMDB_ERR_UNSUPPORTED  -18   /* feature not built or not available */
 #define STREAMDB_ERR_EXISTS       -19   /* path already bound to another document */
 #define STREAMDB_ERR_CANCELLED    -20   /* an asynchronous request was cancelled */
+#define STREAMDB_ERR_WOULDBLOCK   -21   /* a STREAMDB_READ_NOWAIT read needs the disk */
 
 #define STREAMDB_MAX_PATH 4096
 #define STREAMDB_ID_SIZE 16
@@ -214,6 +215,22 @@ STREAMDB_API void streamdb_free(void *p);
  * is promised about buf. */
 STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t path_len,
                                    int64_t version, void *buf, size_t cap, size_t *len_out);
+
+/* Flags of streamdb_get_into_flags. */
+#define STREAMDB_READ_NOWAIT 1u
+/* streamdb_get_into with flags.  STREAMDB_READ_NOWAIT serves the read from
+ * memory only: the map, the page cache and the caller's own transaction.
+ * Where it would have to read a file (a page missing from the cache, a chunk
+ * read with pread, a mapped page the kernel does not hold), or wait for a
+ * checkpoint to reset the log, it returns STREAMDB_ERR_WOULDBLOCK at once,
+ * having changed nothing; the same call without the flag then does the
+ * read.  It takes only the library's short in-memory locks, which are never
+ * held across I/O, so a caller may make it where blocking is not allowed: a
+ * game's frame, or the Python binding with the GIL held.  A mapped page the
+ * kernel evicts after its first check may still fault in, as in LMDB. */
+STREAMDB_API int streamdb_get_into_flags(streamdb *db, const char *path, size_t path_len,
+                                         int64_t version, unsigned flags, void *buf, size_t cap,
+                                         size_t *len_out);
 
 /* ---- Memory ------------------------------------------------------------------
  *

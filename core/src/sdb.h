@@ -122,6 +122,7 @@ typedef struct sdb_view {
     sdb_wtxn *w;            /* the writer's dirty pages, or NULL */
     struct sdb_view *prev, *next;
     int registered;
+    int nowait;             /* memory only: STREAMDB_ERR_WOULDBLOCK where I/O is needed */
 } sdb_view;
 
 /* A reference to a verified page, held while its bytes are used. */

@@ -29,7 +29,7 @@ from ._errors import (ERROR_CLASSES, BusyError, CancelledError, ClosedError, Cor
                       FatalError, FullError, IncompatibleError, InternalError, InvalidInputError,
                       InvalidPathError, LockedError, NotADatabaseError, NotFoundError,
                       OutOfMemoryError, ReadOnlyError, StreamDbIOError, TooLargeError,
-                      TransactionError, UnsupportedError)
+                      TransactionError, UnsupportedError, WouldBlockError)
 
 __all__ = [
     "open", "Database", "Snapshot", "DocumentStream", "DocInfo", "version",
@@ -37,7 +37,8 @@ __all__ = [
     "InternalError", "TransactionError", "CorruptionError", "CorruptError", "LockedError",
     "DocumentTooLargeError", "TooLargeError", "FullError", "ClosedError", "OutOfMemoryError",
     "BusyError", "ReadOnlyError", "IncompatibleError", "NotADatabaseError", "FatalError",
-    "CryptoError", "UnsupportedError", "ExistsError", "CancelledError", "ERROR_CLASSES",
+    "CryptoError", "UnsupportedError", "ExistsError", "CancelledError", "WouldBlockError",
+    "ERROR_CLASSES",
     "CONFIG_OPTIONS", "DEFAULT_CHUNK_SIZE", "DOC_INLINE", "DOC_COMPRESSED", "features",
 ]
 

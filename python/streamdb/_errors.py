@@ -45,6 +45,7 @@ __all__ = [
     "UnsupportedError",
     "ExistsError",
     "CancelledError",
+    "WouldBlockError",
     "ERROR_CLASSES",
 ]
 
@@ -229,6 +230,14 @@ class CancelledError(Error):
     default_code = -20
 
 
+class WouldBlockError(Error):
+    """A read asked to be served from memory only needs the disk
+    (``STREAMDB_ERR_WOULDBLOCK``).  The binding retries such reads itself, so
+    it reaches Python only from code that calls the C API directly."""
+
+    default_code = -21
+
+
 #: The one table from return code to exception class.
 ERROR_CLASSES: Dict[int, Type[Error]] = {
     -1: StreamDbIOError,
@@ -251,6 +260,7 @@ ERROR_CLASSES: Dict[int, Type[Error]] = {
     -18: UnsupportedError,
     -19: ExistsError,
     -20: CancelledError,
+    -21: WouldBlockError,
 }
 
 _ERRNO_NUMBER = _re.compile(r"errno[ =:]*(\d+)", _re.IGNORECASE)

@@ -759,7 +759,8 @@ returns its exit code."
                               (-13 sdb:streamdb-read-only) (-14 sdb:streamdb-incompatible)
                               (-15 sdb:streamdb-not-a-database) (-16 sdb:streamdb-fatal)
                               (-17 sdb:streamdb-crypto) (-18 sdb:streamdb-unsupported)
-                              (-19 sdb:streamdb-exists) (-20 sdb:streamdb-cancelled))
+                              (-19 sdb:streamdb-exists) (-20 sdb:streamdb-cancelled)
+                              (-21 sdb:streamdb-would-block))
         do (is (eq class (sdb:code-condition-class code)))
            (is (subtypep class 'sdb:streamdb-error))
            (is (= code (sdb:streamdb-error-code (make-condition class))))
@@ -1016,7 +1017,7 @@ returns its exit code."
   ;; every C code maps to one of DCF's five codes, the first five one to one
   (is (equal '(:io :not-found :invalid-input :panic :transaction)
              (mapcar #'streamdb::dcf-code '(-1 -2 -3 -4 -5))))
-  (loop for code from -20 to -1
+  (loop for code from -21 to -1
         do (is (member (streamdb::dcf-code code)
                        '(:io :not-found :invalid-input :panic :transaction))))
   ;; DCF-ERROR through the DCF package's exported names

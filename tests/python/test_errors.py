@@ -16,7 +16,7 @@ from conftest import REPO_ROOT, blob
 
 def test_error_table_covers_every_code():
     codes = {v for k, v in vars(_streamdb).items() if k.startswith("ERR_")}
-    assert codes == set(range(-20, 0))
+    assert codes == set(range(-21, 0))
     assert set(streamdb.ERROR_CLASSES) == codes
     seen = set()
     for code, cls in streamdb.ERROR_CLASSES.items():

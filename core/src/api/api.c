@@ -64,6 +64,7 @@ STREAMDB_API const char *streamdb_strerror(int code)
     case STREAMDB_ERR_UNSUPPORTED: return "not supported by this build";
     case STREAMDB_ERR_EXISTS: return "already exists";
     case STREAMDB_ERR_CANCELLED: return "cancelled";
+    case STREAMDB_ERR_WOULDBLOCK: return "would block";
     default: return "unknown error code";
     }
 }
@@ -838,20 +839,35 @@ STREAMDB_API int streamdb_get_n(streamdb *db, const char *path, size_t plen, int
     return rc;
 }
 
-STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t plen, int64_t version,
-                                   void *buf, size_t cap, size_t *len_out)
+STREAMDB_API int streamdb_get_into_flags(streamdb *db, const char *path, size_t plen,
+                                         int64_t version, unsigned flags, void *buf, size_t cap,
+                                         size_t *len_out)
 {
     int rc = check_db(db);
     if (!rc)
         rc = check_path(db->env, path, plen);
     if (!rc && (!len_out || (!buf && cap)))
         rc = sdb_err(STREAMDB_ERR_INVALID, "NULL output pointer");
+    if (!rc && (flags & ~STREAMDB_READ_NOWAIT))
+        rc = sdb_err(STREAMDB_ERR_INVALID, "unknown read flags 0x%x", flags & ~STREAMDB_READ_NOWAIT);
     if (rc)
         return rc;
     *len_out = 0;
     sdb_vrec recbuf;
     rview r;
     rv_begin(db, &r, 1);
+    if (flags & STREAMDB_READ_NOWAIT) {
+        /* the flag travels with the view down to the page and chunk reads; a
+         * snapshot's or a transaction's view is shared, so this call takes a
+         * copy (the snapshot's registration, or the transaction, keeps the
+         * pages it names) */
+        if (r.v != &r.own) {
+            r.own = *r.v;
+            r.own.registered = 0;
+            r.v = &r.own;
+        }
+        r.own.nowait = 1;
+    }
     /* inline content goes straight from the page into buf */
     rc = lookup_to(db->env, r.v, path, plen, version, &recbuf, buf, cap);
     if (!rc) {
@@ -864,6 +880,12 @@ STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t plen, 
     }
     rv_end(db, &r);
     return rc;
+}
+
+STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t plen, int64_t version,
+                                   void *buf, size_t cap, size_t *len_out)
+{
+    return streamdb_get_into_flags(db, path, plen, version, 0, buf, cap, len_out);
 }
 
 STREAMDB_API int streamdb_get(streamdb *db, const char *path, int64_t version, void **data_out,

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -554,6 +555,44 @@ static sdb_dirty *dirty_find(sdb_wtxn *w, pgno_t pgno)
     return NULL;
 }
 
+/* A STREAMDB_READ_NOWAIT read that would need the disk [streamdb.h]. */
+static int would_block(pgno_t pgno)
+{
+    return sdb_err(STREAMDB_ERR_WOULDBLOCK, "page %u is not in memory (STREAMDB_READ_NOWAIT)", pgno);
+}
+
+/* Whether the kernel holds every page of [m, m+len) of the map, so that
+ * touching them cannot fault to the disk.  Asked only by no-wait reads, and
+ * only before a page's first check (afterwards its bit says it was read).
+ * Where it cannot tell, the answer is yes: the read then behaves like any
+ * other map read. */
+static int map_resident(const uint8_t *m, size_t len)
+{
+#ifdef __linux__
+    long osz = sysconf(_SC_PAGESIZE);   /* glibc: from the auxiliary vector, no system call */
+    if (osz <= 0)
+        return 1;
+    uintptr_t a = (uintptr_t)m & ~(uintptr_t)(osz - 1);
+    uintptr_t end = (uintptr_t)m + len;
+    unsigned char vec[64];
+    while (a < end) {
+        size_t np = (size_t)((end - a + (uintptr_t)osz - 1) / (uintptr_t)osz);
+        if (np > sizeof vec)
+            np = sizeof vec;
+        if (mincore((void *)a, np * (size_t)osz, vec) != 0)
+            return 1;
+        for (size_t i = 0; i < np; i++)
+            if (!(vec[i] & 1))
+                return 0;
+        a += np * (uintptr_t)osz;
+    }
+#else
+    (void)m;
+    (void)len;
+#endif
+    return 1;
+}
+
 int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out)
 {
     if (v->w) {
@@ -591,6 +630,8 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         int quick = atomic_load_explicit(&env->quick, memory_order_relaxed);
         int rc = 0;
         if (!vbit_test(env, pgno)) {
+            if (v->nowait && !map_resident(m, env->psize))
+                return would_block(pgno);
             pthread_mutex_lock(&env->mu);
             uint64_t fsz = env->file_size;
             pthread_mutex_unlock(&env->mu);
@@ -643,11 +684,21 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
         }
     }
     pthread_mutex_unlock(&env->mu);
+    if (v->nowait) {
+        /* only a main-file copy the map holds in memory: a frame is a pread,
+         * and so is a page past the map */
+        if (g || !env->map || (uint64_t)(pgno + 1) * env->psize > env->maplen ||
+            !map_resident(env->map + (uint64_t)pgno * env->psize, env->psize) ||
+            pthread_rwlock_tryrdlock(&env->ckpt) != 0)
+            return would_block(pgno);
+    } else {
+        pthread_rwlock_rdlock(&env->ckpt);
+    }
     atomic_fetch_add_explicit(&env->misses, 1, memory_order_relaxed);
-
-    pthread_rwlock_rdlock(&env->ckpt);
     pthread_mutex_lock(&env->mu);
-    g = findex_lookup(env, pgno, v->mark);   /* a reset may have come in between */
+    /* a reset may have come in between (for a no-wait read g was 0 and
+     * stays 0: frames past this view's mark are not its own) */
+    g = findex_lookup(env, pgno, v->mark);
     pthread_mutex_unlock(&env->mu);
     b = ckey(pgno, g) & (env->chcap - 1);
     sdb_centry *e = sdb_calloc(1, sizeof *e);
@@ -757,7 +808,10 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
         return sdb_err(STREAMDB_ERR_CORRUPT, "chunk at page %u (+%u) outside the database",
                        pgno, npages);
     int rc = 0;
-    pthread_rwlock_rdlock(&env->ckpt);
+    if (!v->nowait)
+        pthread_rwlock_rdlock(&env->ckpt);
+    else if (pthread_rwlock_tryrdlock(&env->ckpt) != 0)
+        return would_block(pgno);   /* a checkpoint is resetting the log */
     /* Which pages of the run live in the log (or this txn's dirty set)? */
     int any_log = 0;
     pthread_mutex_lock(&env->mu);
@@ -775,15 +829,22 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
          * memcpy from mapped pages costs a third of a pread's copy here.
          * Streams read with pread straight into the caller's buffer: one copy
          * either way, and no mapped pages left in the resident set. */
-        if (mapped && env->map && off + len <= env->maplen) {
+        if ((mapped || v->nowait) && env->map && off + len <= env->maplen) {
             pthread_mutex_lock(&env->mu);
             uint64_t fsz = env->file_size;
             pthread_mutex_unlock(&env->mu);
-            if (off + len <= fsz) {
-                *mapped = env->map + off;
+            if (off + len <= fsz && (!v->nowait || map_resident(env->map + off, len))) {
+                if (mapped)
+                    *mapped = env->map + off;
+                else
+                    memcpy(buf, env->map + off, len);   /* no-wait: no pread */
                 pthread_rwlock_unlock(&env->ckpt);
                 return 0;
             }
+        }
+        if (v->nowait) {
+            pthread_rwlock_unlock(&env->ckpt);
+            return would_block(pgno);
         }
         rc = read_data(env, env->dbf, buf, len, off, env->path);
         pthread_rwlock_unlock(&env->ckpt);
@@ -792,6 +853,10 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
     for (uint32_t i = 0; i < npages && !rc; i++) {
         uint32_t n = (i + 1 == npages) ? len - i * env->psize : env->psize;
         sdb_dirty *d = v->w ? dirty_find(v->w, pgno + i) : NULL;
+        if (!d && v->nowait) {
+            rc = would_block(pgno + i);   /* a frame in the log: pread */
+            break;
+        }
         if (d) {
             memcpy(buf + (size_t)i * env->psize, d->data, n);
             continue;
@@ -820,6 +885,7 @@ void sdb_view_begin(sdb_env *env, sdb_view *v)
     v->meta = env->meta;
     v->mark = env->durable;
     v->w = NULL;
+    v->nowait = 0;
     v->next = env->readers.next;
     v->prev = &env->readers;
     env->readers.next->prev = v;
