@@ -269,6 +269,7 @@ struct sdb_env {
     const uint8_t *map;
     uint64_t maplen;
     _Atomic uint64_t *vbits;      /* mmap: main-file pages whose CRC was checked */
+    _Atomic uint64_t vbits_quick_hw; /* words below which quick mode has set bits */
     _Atomic uint64_t *lbits;      /* mmap: pages with a frame in the log index */
     size_t bitslen;               /* bytes of each of the two bitmaps */
     atomic_uint nframes_pub;      /* frames in the index (0: every page is in the file) */
@@ -329,6 +330,7 @@ SDB_HIDDEN int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_en
 SDB_HIDDEN int sdb_env_close(sdb_env *env);
 
 SDB_HIDDEN void sdb_view_begin(sdb_env *env, sdb_view *v);   /* registers */
+SDB_HIDDEN void sdb_vbits_reset(sdb_env *env);   /* leaving quick mode */
 SDB_HIDDEN void sdb_view_end(sdb_env *env, sdb_view *v);
 
 SDB_HIDDEN int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out);

@@ -206,6 +206,41 @@ int main(void) {
         tu_check_db(l);
         CHECK_OK(l, streamdb_close(l));
     }
+    {
+        /* Quick mode marks the mapped pages it only header-checked, so that
+         * it reads them without a lock; leaving quick mode clears the marks:
+         * a page changed on disk meanwhile then fails its CRC. */
+        const char *qp = tu_path("quick.db");
+        streamdb_config qc;
+        streamdb_config_init(&qc);
+        streamdb *q = tu_open_cfg(qp, &qc);
+        REQUIRE_OK(q, tu_put(q, "/q/doc", 4242, 1000));
+        CHECK_OK(q, streamdb_close(q));
+        qc.quick_mode = 1;
+        q = tu_open_cfg(qp, &qc);
+        for (int i = 0; i < 3; i++)
+            tu_expect_doc(q, "/q/doc", 0, 4242, 1000);
+        uint64_t hits = 0;
+        CHECK_OK(q, streamdb_get_stat(q, "hits", &hits));
+        CHECKF(hits > 0, "quick mode: repeated reads of mapped pages should be hits");
+        uint32_t ps = streamdb_page_size(q);
+        long long fsz = tu_file_size(qp);
+        int fd = open(qp, O_RDWR);
+        REQUIRE(fd >= 0);
+        for (long long off = 2 * (long long)ps; off + ps <= fsz; off += ps) {
+            unsigned char b;
+            REQUIRE(pread(fd, &b, 1, off + ps / 2) == 1);
+            b ^= 0x10;
+            REQUIRE(pwrite(fd, &b, 1, off + ps / 2) == 1);
+        }
+        close(fd);
+        CHECK_OK(q, streamdb_set_quick_mode(q, 0));
+        void *d = NULL;
+        size_t dl = 0;
+        CHECK_RC(q, streamdb_get(q, "/q/doc", 0, &d, &dl), STREAMDB_ERR_CORRUPT);
+        streamdb_free(d);
+        CHECK_OK(q, streamdb_close(q));
+    }
     free(buf);
     tu_finish();
 }

@@ -510,6 +510,36 @@ static void vbit_set(sdb_env *env, pgno_t p)
     atomic_fetch_or_explicit(&env->vbits[p / 64], 1ull << (p % 64), memory_order_relaxed);
 }
 
+/* In quick mode a page's bit means "header checked" (otherwise every read
+ * of it would take mu, and a no-wait read would ask mincore each time).
+ * Leaving quick mode clears every bit (sdb_vbits_reset); a reader that sees
+ * it end just after setting its bit clears the bit itself.  Sequentially
+ * consistent: either the reader's load sees quick mode off, or the reset's
+ * clearing comes after the reader's bit. */
+static void vbit_set_quick(sdb_env *env, pgno_t p)
+{
+    uint64_t hw = atomic_load_explicit(&env->vbits_quick_hw, memory_order_relaxed);
+    while (hw <= p / 64 &&
+           !atomic_compare_exchange_weak(&env->vbits_quick_hw, &hw, (uint64_t)p / 64 + 1))
+        ;
+    atomic_fetch_or(&env->vbits[p / 64], 1ull << (p % 64));
+    if (!atomic_load(&env->quick))
+        atomic_fetch_and(&env->vbits[p / 64], ~(1ull << (p % 64)));
+}
+
+void sdb_vbits_reset(sdb_env *env)
+{
+    if (!env->vbits)
+        return;
+    /* bits set in quick mode lie below the high-water mark (a reader that
+     * raises it after this load sees quick mode off and clears its bit) */
+    uint64_t words = atomic_load(&env->vbits_quick_hw);
+    if (words > env->bitslen / sizeof *env->vbits)
+        words = env->bitslen / sizeof *env->vbits;
+    for (uint64_t i = 0; i < words; i++)
+        atomic_store(&env->vbits[i], 0);
+}
+
 static void vbit_clear(sdb_env *env, pgno_t p, uint32_t n)
 {
     if (!env->vbits)
@@ -637,9 +667,11 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
             pthread_mutex_unlock(&env->mu);
             if ((uint64_t)(pgno + 1) * env->psize > fsz)
                 rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u is beyond the end of the file", pgno);
-            else if (quick)
+            else if (quick) {
                 rc = rd32(m + 8) != pgno ? sdb_err(STREAMDB_ERR_CORRUPT, "page %u: bad header", pgno) : 0;
-            else if (!(rc = sdb_page_verify(m, env->psize, pgno, 0)))
+                if (!rc)
+                    vbit_set_quick(env, pgno);
+            } else if (!(rc = sdb_page_verify(m, env->psize, pgno, 0)))
                 vbit_set(env, pgno);
             atomic_fetch_add_explicit(&env->misses, 1, memory_order_relaxed);
         } else {
