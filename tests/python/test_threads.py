@@ -243,3 +243,54 @@ def test_many_threads_open_close_streams(db, n):
         t.join(120)
     assert not errors, errors[:3]
     assert db._h.open_children == 0
+
+
+def test_small_gets_from_memory_and_from_disk(db_path):
+    # A get of a small document first asks the core for a read served from
+    # memory, with the GIL held, and makes it again with the GIL released when
+    # the core says it would need the disk.  With a cache of 8 pages and no
+    # map most of them need the disk; both paths must give the same bytes.
+    with streamdb.open(db_path) as d:
+        with d.transaction():
+            for i in range(2000):
+                d["/s/%04d" % i] = blob(512, i)
+    with streamdb.open(db_path, use_mmap=False, page_cache_size=8) as d:
+        for _ in range(2):
+            for i in range(0, 2000, 3):
+                assert d.get("/s/%04d" % i) == blob(512, i)
+        assert d.get_stat("misses") > 100
+        assert d.get_stat("hits") > 0
+        with pytest.raises(streamdb.NotFoundError):
+            d.get("/s/none")
+    # and with the defaults, readers in threads against a writer that
+    # overwrites the same small documents (log resets under the readers)
+    with streamdb.open(db_path, wal_autocheckpoint=256 * 1024) as d:
+        stop = threading.Event()
+        errors = []
+
+        def reader(seed):
+            i = seed
+            while not stop.is_set():
+                k = i % 64
+                i += 7
+                data = d.get("/s/%04d" % k)
+                gen = int(data[:8])
+                if data != b"%08d" % gen + blob(1000, k * 100000 + gen):
+                    errors.append((k, gen))
+
+        for k in range(64):
+            d["/s/%04d" % k] = b"%08d" % 0 + blob(1000, k * 100000)
+        threads = [threading.Thread(target=reader, args=(s,)) for s in (1, 2)]
+        for t in threads:
+            t.start()
+        gen = 1
+        t_end = time.monotonic() + 2
+        while time.monotonic() < t_end:
+            k = gen % 64
+            d["/s/%04d" % k] = b"%08d" % gen + blob(1000, k * 100000 + gen)
+            gen += 1
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors[:5]
+        assert d.get_stat("checkpoints") > 0
