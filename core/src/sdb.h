@@ -331,6 +331,7 @@ SDB_HIDDEN int sdb_env_close(sdb_env *env);
 
 SDB_HIDDEN void sdb_view_begin(sdb_env *env, sdb_view *v);   /* registers */
 SDB_HIDDEN void sdb_vbits_reset(sdb_env *env);   /* leaving quick mode */
+SDB_HIDDEN void sdb_cache_drop_all(sdb_env *env); /* leaving quick mode */
 SDB_HIDDEN void sdb_view_end(sdb_env *env, sdb_view *v);
 
 SDB_HIDDEN int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_page *out);

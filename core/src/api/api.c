@@ -1691,8 +1691,11 @@ STREAMDB_API int streamdb_set_quick_mode(streamdb *db, int on)
     if (rc)
         return rc;
     int was = atomic_exchange(&db->env->quick, on ? 1 : 0);
-    if (!on && was)
-        sdb_vbits_reset(db->env);   /* pages only header-checked get their CRC checked */
+    if (!on && was) {
+        /* pages only header-checked get their CRC checked on their next read */
+        sdb_vbits_reset(db->env);
+        sdb_cache_drop_all(db->env);
+    }
     if (on && !was)
         sdb_log(db->env, STREAMDB_LOG_WARN, "quick mode is on: page and chunk checksums are not "
                 "verified on reads, so corruption can go undetected");

@@ -743,8 +743,9 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     }
     int rc = g ? read_frame_page(env, g, data) : read_main(env, pgno, data, env->psize);
     pthread_rwlock_unlock(&env->ckpt);
+    int loaded_quick = atomic_load(&env->quick);
     if (!rc) {
-        if (atomic_load_explicit(&env->quick, memory_order_relaxed)) {
+        if (loaded_quick) {
             if (rd32(data + 8) != pgno || (type && data[4] != type))
                 rc = sdb_err(STREAMDB_ERR_CORRUPT, "page %u: bad header", pgno);
         } else {
@@ -775,6 +776,15 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
             return 0;
         }
     }
+    if (loaded_quick && !atomic_load(&env->quick)) {
+        /* only header-checked, and quick mode has ended (sdb_cache_drop_all
+         * ran or waits for mu): the caller's copy, not the cache's */
+        pthread_mutex_unlock(&env->mu);
+        atomic_store(&e->refs, 1);
+        out->data = data;
+        out->entry = e;
+        return 0;
+    }
     e->hnext = env->chash[b];
     env->chash[b] = e;
     lru_front(env, e);
@@ -784,6 +794,18 @@ int sdb_page_get(sdb_env *env, const sdb_view *v, pgno_t pgno, int type, sdb_pag
     out->data = data;
     out->entry = e;
     return 0;
+}
+
+/* Leaving quick mode: forgets every cached page, some of which were only
+ * header-checked.  A load that began in quick mode and inserts after this
+ * sees the mode off (under mu) and keeps its copy out of the cache. */
+void sdb_cache_drop_all(sdb_env *env)
+{
+    pthread_mutex_lock(&env->mu);
+    for (uint32_t b = 0; env->chash && b < env->chcap; b++)
+        while (env->chash[b])
+            cache_detach(env, env->chash[b]);
+    pthread_mutex_unlock(&env->mu);
 }
 
 void sdb_page_put(sdb_env *env, sdb_page *p)
