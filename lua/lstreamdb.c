@@ -629,6 +629,41 @@ static int ldb_get(lua_State *L) { return get_common(L, 0); }
 /* db:get_by_id(id [, version]) -> string | nil, message, code */
 static int ldb_get_by_id(lua_State *L) { return get_common(L, 1); }
 
+/* db:try_get(path [, version]) -> string | nil, message, code: the document
+ * if it can be read from memory (STREAMDB_READ_NOWAIT), else nil, message,
+ * WOULDBLOCK at once -- for a game's frame, which can send the miss to
+ * get_async. */
+static int ldb_try_get(lua_State *L) {
+    size_t plen, len = 0;
+    char small[8192];
+    GET_HANDLE(L, d, h);
+    (void)d;
+    const char *path = check_path(L, 2, &plen);
+    int64_t version = opt_version(L, 3);
+    int rc = streamdb_get_into_flags(h, path, plen, version, STREAMDB_READ_NOWAIT, small,
+                                     sizeof small, &len);
+    if (rc < 0) return push_fail(L, h, rc);
+    if (len <= sizeof small) {
+        lua_pushlstring(L, small, len);
+        return 1;
+    }
+    /* bigger: straight into a Lua buffer of the size just learnt; the
+     * document may have grown meanwhile, so a few attempts */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        luaL_Buffer b;
+        size_t cap = len;
+        char *p = luaL_buffinitsize(L, &b, cap);
+        rc = streamdb_get_into_flags(h, path, plen, version, STREAMDB_READ_NOWAIT, p, cap, &len);
+        if (rc < 0) return push_fail(L, h, rc);
+        if (len <= cap) {
+            luaL_pushresultsize(&b, len);
+            return 1;
+        }
+        lua_pop(L, 1);   /* the buffer's box */
+    }
+    return push_fail_msg(L, "the document kept growing while it was read", STREAMDB_ERR_BUSY);
+}
+
 /* db:read(path, offset, length [, version]) -> string | nil, message, code */
 static int ldb_read(lua_State *L) {
     size_t plen, nread = 0;
@@ -1876,6 +1911,7 @@ static const luaL_Reg db_methods[] = {
     {"write", ldb_write_document},
     {"get", ldb_get},
     {"get_by_id", ldb_get_by_id},
+    {"try_get", ldb_try_get},
     {"read", ldb_read},
     {"open", ldb_open},
     {"chunks", ldb_chunks},
