@@ -223,8 +223,9 @@ STREAMDB_API int streamdb_get_into(streamdb *db, const char *path, size_t path_l
  * Where it would have to read a file (a page missing from the cache, a chunk
  * read with pread, a mapped page the kernel does not hold), or wait for a
  * checkpoint to reset the log, it returns STREAMDB_ERR_WOULDBLOCK at once,
- * having changed nothing; the same call without the flag then does the
- * read.  It takes only the library's short in-memory locks, which are never
+ * with *len_out 0 and the database and its counters untouched (buf, as on
+ * any error, may hold part of the document); the same call without the flag
+ * then does the read.  It takes only the library's short in-memory locks, which are never
  * held across I/O, so a caller may make it where blocking is not allowed: a
  * game's frame, or the Python binding with the GIL held.  A mapped page the
  * kernel evicts after its first check may still fault in, as in LMDB. */
