@@ -148,11 +148,39 @@ static int node_lower(const uint8_t *p, uint32_t psize, const uint8_t *key, size
     return lo;
 }
 
+/* node_lower for writers: an append (sequential keys, as both trees get
+ * under a batch of new documents) is told by one compare with the node's
+ * last key instead of a binary search.  Readers keep the plain search: for
+ * a random key the extra compare would only add to it. */
+static int node_lower_w(const uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
+                        int *exact, int *err)
+{
+    int n = node_n(p);
+    size_t plen = node_plen(p);
+    const uint8_t *suf, *val;
+    size_t sl, vl;
+    if (n > 0 && klen >= plen && !memcmp(key, node_prefix(p), plen) &&
+        !node_ent(p, psize, n - 1, &suf, &sl, &val, &vl) &&
+        keycmp(key + plen, klen - plen, suf, sl) > 0) {
+        *exact = 0;
+        return n;
+    }
+    return node_lower(p, psize, key, klen, exact, err);
+}
+
 /* Child slot for key in a branch: 0 = leftmost, i+1 = entry i. */
 static int branch_slot(const uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen, int *err)
 {
     int exact;
     int i = node_lower(p, psize, key, klen, &exact, err);
+    return exact ? i + 1 : i;
+}
+
+static int branch_slot_w(const uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
+                         int *err)
+{
+    int exact;
+    int i = node_lower_w(p, psize, key, klen, &exact, err);
     return exact ? i + 1 : i;
 }
 
@@ -390,7 +418,7 @@ static int fast_put(uint8_t *p, uint32_t psize, const uint8_t *key, size_t klen,
     if (!n || klen < pl || memcmp(key, node_prefix(p), pl))
         return 0;
     int exact, err = 0;
-    int pos = node_lower(p, psize, key, klen, &exact, &err);
+    int pos = node_lower_w(p, psize, key, klen, &exact, &err);
     if (err)
         return 0;
     size_t sl = klen - pl, sz = 4 + sl + vlen;
@@ -484,15 +512,31 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
         /* try one cut: balanced by bytes, or at the end for appends */
         int best = -1;
         size_t total = span_size(e, 0, n), bestd = SIZE_MAX;
-        for (int c = 1; c < n; c++) {
-            int bstart = nb->leaf ? c : c + 1;  /* branch: entry c moves up */
-            size_t l = span_size(e, 0, c), r = span_size(e, bstart, n);
-            if (l > ps || r > ps)
-                continue;
-            size_t d = hint == n - 1 ? (size_t)(n - c) : (l > total / 2 ? l - total / 2 : total / 2 - l);
-            if (d < bestd) {
-                bestd = d;
-                best = c;
+        if (hint == n - 1) {
+            /* an append: the last cut that fits both sides, found from the
+             * end (the left side shrinks and the right grows as the cut
+             * moves left, so the first that fits is the one) instead of
+             * sizing every cut, which cost a split of a full path-tree
+             * leaf some 600 prefix computations */
+            for (int c = n - 1; c >= 1; c--) {
+                int bstart = nb->leaf ? c : c + 1;
+                if (span_size(e, 0, c) > ps)
+                    continue;
+                if (span_size(e, bstart, n) <= ps)
+                    best = c;
+                break;
+            }
+        } else {
+            for (int c = 1; c < n; c++) {
+                int bstart = nb->leaf ? c : c + 1;  /* branch: entry c moves up */
+                size_t l = span_size(e, 0, c), r = span_size(e, bstart, n);
+                if (l > ps || r > ps)
+                    continue;
+                size_t d = l > total / 2 ? l - total / 2 : total / 2 - l;
+                if (d < bestd) {
+                    bestd = d;
+                    best = c;
+                }
             }
         }
         if (best > 0) {
@@ -587,7 +631,7 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
     memset(&sub, 0, sizeof sub);
     if (pg.data[4] == SDB_PT_BRANCH) {
         /* descend first: the branch is decoded only if the child split */
-        slot = branch_slot(pg.data, env->psize, key, klen, &err);
+        slot = branch_slot_w(pg.data, env->psize, key, klen, &err);
         child = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
         sdb_page_put(env, &pg);
         if (err)
@@ -608,7 +652,7 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
                 return rc;
             }
             int exact, e2 = 0, dummy;
-            int at = node_lower(d, env->psize, sub.keys[0], sub.klens[0], &exact, &e2);
+            int at = node_lower_w(d, env->psize, sub.keys[0], sub.klens[0], &exact, &e2);
             wr32(cb, sub.pages[0]);
             if (!e2 && !exact && at == slot &&
                 fast_put(d, env->psize, sub.keys[0], sub.klens[0], cb, 4, &dummy)) {
