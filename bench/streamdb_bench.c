@@ -1283,23 +1283,61 @@ static size_t n_a;   /* docs in (a) */
 static int a_ready[NSYS];
 
 /* (a) batched durable inserts of 1 KiB documents. */
+static double median_d(double *v, int n);
+
+/* A write leg timed in --reps rounds, the systems in a rotated order each
+ * round, so that none always comes first after the previous leg's cleanup
+ * and writeback (StreamDb, first in the list, measured 0.70x a plain file on
+ * (e)'s write and 0.94-0.96x LMDB on (f)'s inserts in full runs, against
+ * 0.87-1.04x and 1.39x in runs of those legs alone).  Each round writes a
+ * fresh database named db; the last round's is left for the reads.  ok[s] is
+ * set for the systems whose every round succeeded, secs[s] to the median. */
+static void timed_rounds(const char *db, int (*leg)(backend *, void *), void *ctx, int *ok,
+                         double *secs)
+{
+    int reps = opt.reps < 16 ? opt.reps : 16;
+    double t[NSYS][16];
+    int nr[NSYS] = {0};
+    for (int r = 0; r < reps; r++) {
+        for (size_t j = 0; j < nactive; j++) {
+            size_t s = (j + (size_t)r) % nactive;
+            backend *b = &active[s];
+            if (open_fresh(b, db)) continue;
+            uint64_t t0 = now_ns();
+            int rc = leg(b, ctx);
+            uint64_t t1 = now_ns();
+            b->ops->close(b);
+            if (!rc) t[s][nr[s]++] = (t1 - t0) / 1e9;
+            if (!rc) fprintf(stderr, "  [%s] round %d: %-14s %.3f s\n", db, r + 1, b->name, (t1 - t0) / 1e9);
+        }
+    }
+    for (size_t s = 0; s < nactive; s++) {
+        ok[s] = nr[s] == reps;
+        secs[s] = ok[s] ? median_d(t[s], reps) : 0;
+    }
+}
+
+static int leg_a(backend *b, void *ctx)
+{
+    return load(b, *(size_t *)ctx, 1024, 1000, 0, key_a);
+}
 static void wl_a(void)
 {
     n_a = scaled(100000, 1000);
     n_a = (n_a + 999) / 1000 * 1000;
     fprintf(stderr, "(a) %zu x 1 KiB, 1000 per durable transaction\n", n_a);
     char m[96];
+    /* timed in rotated rounds, like (e) and (f): a single leg per system
+     * let one slow second decide (LMDB alone gave 349k-428k docs/s in
+     * separate runs, 531k in one full run); the last round's database is
+     * the one (b)-(d) read */
+    double secs[NSYS];
+    timed_rounds("a", leg_a, &n_a, a_ready, secs);
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
-        if (open_fresh(b, "a")) continue;
-        uint64_t t0 = now_ns();
-        int rc = load(b, n_a, 1024, 1000, 0, key_a);
-        uint64_t t1 = now_ns();
-        b->ops->close(b);
-        if (rc) continue;
-        a_ready[s] = 1;
+        if (!a_ready[s]) continue;
         snprintf(m, sizeof m, "insert %zu x 1KiB, 1000/txn", n_a);
-        add_result('a', m, b->name, (double)n_a / ((t1 - t0) / 1e9), "docs/s", 1, b->nondurable, NULL);
+        add_result('a', m, b->name, (double)n_a / secs[s], "docs/s", 1, b->nondurable, NULL);
         uint64_t disk = du_bytes(b->dir);
         add_result('a', "disk size / payload (after close)", b->name,
                    (double)disk / (double)(n_a * 1024), "x", 0, 0, NULL);
@@ -1498,39 +1536,6 @@ static void wl_d(void)
         if (open_existing(b, "d1m")) continue;
         run_prefix(b, n_d1m / 1000, "prefix search 1000 hits among %zu: median", n_d1m);
         b->ops->close(b);
-    }
-}
-
-static double median_d(double *v, int n);
-
-/* A write leg timed in --reps rounds, the systems in a rotated order each
- * round, so that none always comes first after the previous leg's cleanup
- * and writeback (StreamDb, first in the list, measured 0.70x a plain file on
- * (e)'s write and 0.94-0.96x LMDB on (f)'s inserts in full runs, against
- * 0.87-1.04x and 1.39x in runs of those legs alone).  Each round writes a
- * fresh database named db; the last round's is left for the reads.  ok[s] is
- * set for the systems whose every round succeeded, secs[s] to the median. */
-static void timed_rounds(const char *db, int (*leg)(backend *, void *), void *ctx, int *ok,
-                         double *secs)
-{
-    int reps = opt.reps < 16 ? opt.reps : 16;
-    double t[NSYS][16];
-    int nr[NSYS] = {0};
-    for (int r = 0; r < reps; r++) {
-        for (size_t j = 0; j < nactive; j++) {
-            size_t s = (j + (size_t)r) % nactive;
-            backend *b = &active[s];
-            if (open_fresh(b, db)) continue;
-            uint64_t t0 = now_ns();
-            int rc = leg(b, ctx);
-            uint64_t t1 = now_ns();
-            b->ops->close(b);
-            if (!rc) t[s][nr[s]++] = (t1 - t0) / 1e9;
-        }
-    }
-    for (size_t s = 0; s < nactive; s++) {
-        ok[s] = nr[s] == reps;
-        secs[s] = ok[s] ? median_d(t[s], reps) : 0;
     }
 }
 
@@ -1980,7 +1985,8 @@ static void usage(void)
             "  --systems L   comma list among streamdb,lmdb,sqlite-full,sqlite-normal,rocksdb,files\n"
             "  --dir DIR     data directory (default: a new one under /tmp, removed at the end)\n"
             "  --big-mib N   size of (e)'s document (default 256 x scale, at least 16)\n"
-            "  --reps N      timed repetitions of each (e) read (median; default 3)\n"
+            "  --reps N      timed rounds of the (a), (e) and (f) writes, and repetitions of each\n"
+            "                (e) read (median; default 3)\n"
             "  --csv FILE    also write the results as CSV (for bench/chart.py)\n"
             "  --keep        keep the data directory\n"
             "  --path-cache N  StreamDb's path_cache_size (default: the library's, 0 = off)\n");
