@@ -77,6 +77,13 @@ static inline void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p +
 SDB_HIDDEN uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The CRC of A||B from crc(A), crc(B) and the length of B. */
 SDB_HIDDEN uint32_t sdb_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
+/* The same for one fixed length of B, from a table made once (4 KiB). */
+typedef struct sdb_crc_shift {
+    uint32_t t[4][256];
+    uint64_t len;
+} sdb_crc_shift;
+SDB_HIDDEN void sdb_crc32c_shift_init(sdb_crc_shift *s, uint64_t len2);
+SDB_HIDDEN uint32_t sdb_crc32c_shift_combine(const sdb_crc_shift *s, uint32_t crc1, uint32_t crc2);
 
 /* ---- errors (api/error.c) ---- */
 /* Records a formatted message for the calling thread and returns code. */
@@ -224,6 +231,7 @@ struct sdb_env {
     char *path;
     char *walpath;
     uint32_t psize;
+    sdb_crc_shift *body_shift;   /* combine over psize - 4 bytes (the writer's; made at its first commit) */
     int slot0_blank;       /* read_slots: header slot 0 is all zeros */
     size_t max_path;
     size_t inline_max;

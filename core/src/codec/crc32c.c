@@ -82,12 +82,13 @@ static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t n)
     return crc;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
 static uint32_t crc_shift(const uint32_t tab[4][256], uint64_t c)
 {
     return tab[0][c & 0xff] ^ tab[1][(c >> 8) & 0xff] ^ tab[2][(c >> 16) & 0xff] ^
            tab[3][(c >> 24) & 0xff];
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
 
 /* The three-way loop of one block length. */
 #define CRC_THREE(BLK, TAB)                                                   \
@@ -221,4 +222,19 @@ uint32_t sdb_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
     uint32_t op[32];
     zeros_operator(op, len2);
     return gf2_times(op, crc1) ^ crc2;
+}
+
+/* A combine for one fixed len2, by table: four lookups instead of a matrix
+ * product.  The writer uses it for the log frame's running checksum over a
+ * page it has just sealed: the page's own CRC is the CRC of its body, so the
+ * frame checksum follows from it without a second pass over the page. */
+void sdb_crc32c_shift_init(sdb_crc_shift *s, uint64_t len2)
+{
+    shift_table(s->t, len2);
+    s->len = len2;
+}
+
+uint32_t sdb_crc32c_shift_combine(const sdb_crc_shift *s, uint32_t crc1, uint32_t crc2)
+{
+    return crc_shift(s->t, crc1) ^ crc2;
 }
