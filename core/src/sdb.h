@@ -387,11 +387,13 @@ typedef struct sdb_cursor_bt {
     sdb_bt_frame stack[SDB_BT_MAXDEPTH];
     sdb_page leaf;
     int nkeys;
-    uint8_t key[STREAMDB_MAX_PATH + 64];
+    uint8_t key[STREAMDB_MAX_PATH + 64];   /* the current key, NUL-terminated */
     size_t klen;
     const uint8_t *val;
     size_t vlen;
     int valid;
+    int key_from_leaf;   /* key[0, leaf prefix) was copied from the current leaf */
+    uint64_t leafseq;    /* counts the leaves the cursor has stood on (sdb_bt_leaf_prefix) */
 } sdb_cursor_bt;
 
 SDB_HIDDEN int sdb_bt_get(sdb_env *env, const sdb_view *v, pgno_t root, const uint8_t *key,
@@ -403,6 +405,8 @@ SDB_HIDDEN int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pg
                            const uint8_t *key, size_t klen);
 SDB_HIDDEN int sdb_bt_next(sdb_cursor_bt *c);
 SDB_HIDDEN void sdb_bt_close(sdb_cursor_bt *c);
+/* The prefix every key of the cursor's current leaf shares (valid cursor). */
+SDB_HIDDEN void sdb_bt_leaf_prefix(const sdb_cursor_bt *c, const uint8_t **prefix, size_t *len);
 SDB_HIDDEN int sdb_bt_check(sdb_env *env, const sdb_view *v, pgno_t root, uint8_t *owner,
                             uint64_t *nentries,
                             int (*visit)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),

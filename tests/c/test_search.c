@@ -147,8 +147,60 @@ static void check_list(streamdb *db, const char *prefix) {
     streamdb_free_paths(arr, n);
 }
 
+/* A leaf whose keys are out of order (two offsets swapped, the page CRC made
+ * right again, as a bug or a crafted file could leave it) must end a search
+ * with STREAMDB_ERR_CORRUPT, not hand out keys twice or out of order. */
+uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len);
+
+static void test_unordered_leaf(void) {
+    const char *path = tu_path("unordered.db");
+    streamdb_config cfg;
+    streamdb_config_init(&cfg);   /* no codec: the page is edited in the clear */
+    streamdb *db = tu_open_cfg(path, &cfg);
+    char k[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof k, "/u/k%02d", i);
+        CHECK_OK(db, tu_put(db, k, (uint64_t)i, 10));
+    }
+    size_t ps = streamdb_page_size(db);
+    CHECK_OK(db, streamdb_close(db));   /* checkpointed: the leaf is in the main file */
+    FILE *f = fopen(path, "r+b");
+    REQUIRE(f != NULL);
+    uint8_t *pg = malloc(ps);
+    int edited = 0;
+    for (long off = 0; !edited && fseek(f, off, SEEK_SET) == 0 && fread(pg, 1, ps, f) == ps;
+         off += (long)ps) {
+        /* the path tree's leaf: a leaf (type 2) whose shared prefix is "/u/k" */
+        size_t n = pg[64] | pg[65] << 8, plen = pg[66] | pg[67] << 8;
+        if (pg[4] != 2 || n != 20 || plen < 4 || memcmp(pg + 72, "/u/k", 4) != 0) continue;
+        uint8_t *slots = pg + 72 + plen, t[2];
+        memcpy(t, slots + 2 * 5, 2);
+        memcpy(slots + 2 * 5, slots + 2 * 6, 2);
+        memcpy(slots + 2 * 6, t, 2);
+        uint32_t crc = sdb_crc32c(0, pg + 4, ps - 4);
+        for (int b = 0; b < 4; b++) pg[b] = (uint8_t)(crc >> (8 * b));
+        REQUIRE(fseek(f, off, SEEK_SET) == 0 && fwrite(pg, 1, ps, f) == ps);
+        edited = 1;
+    }
+    fclose(f);
+    free(pg);
+    REQUIRE(edited);
+    db = tu_open_cfg(path, &cfg);
+    streamdb_cursor *c = NULL;
+    REQUIRE_OK(db, streamdb_search_open(db, "/u/", 3, &c));
+    const char *p;
+    size_t pl;
+    int rc, got = 0;
+    while ((rc = streamdb_cursor_next(c, &p, &pl)) == 0) got++;
+    CHECKF(rc == STREAMDB_ERR_CORRUPT && got == 6,
+           "search over a leaf with swapped keys: rc %d after %d paths", rc, got);
+    streamdb_cursor_close(c);
+    CHECK_OK(db, streamdb_close(db));
+}
+
 int main(void) {
     tu_init("search");
+    test_unordered_leaf();
     const char *dbpath = tu_path("search.db");
     streamdb *db = tu_open(dbpath);
     /* Insert in a scrambled order. */

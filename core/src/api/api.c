@@ -139,6 +139,7 @@ struct streamdb_cursor {
     int list;
     int started;
     int done;
+    uint64_t matched_leaf;   /* bt.leafseq of a leaf whose every key has the prefix (0: none) */
     char out[STREAMDB_MAX_PATH + 2];
     uint8_t seek[STREAMDB_MAX_PATH + 2];
 };
@@ -1382,14 +1383,29 @@ STREAMDB_API int streamdb_cursor_next(streamdb_cursor *c, const char **path, siz
     } else {
         rc = sdb_bt_next(&c->bt);
     }
-    if (rc == 0 && (c->bt.klen < c->plen || memcmp(c->bt.key, c->prefix, c->plen)))
-        rc = STREAMDB_DONE;
+    if (rc == 0 && c->matched_leaf != c->bt.leafseq) {
+        /* a leaf whose shared prefix begins with the search prefix holds
+         * only matches: checked once for it, not for each key */
+        const uint8_t *lp;
+        size_t ll;
+        sdb_bt_leaf_prefix(&c->bt, &lp, &ll);
+        if (ll >= c->plen && !memcmp(lp, c->prefix, c->plen))
+            c->matched_leaf = c->bt.leafseq;
+        else if (c->bt.klen < c->plen || memcmp(c->bt.key, c->prefix, c->plen))
+            rc = STREAMDB_DONE;
+    }
     if (rc) {
         c->done = 1;
         sdb_bt_close(&c->bt);
         return rc;
     }
     size_t kl = c->bt.klen;
+    if (!c->list) {
+        /* the cursor's own copy (NUL-terminated), good until the next call */
+        *path = (const char *)c->bt.key;
+        *path_len = kl;
+        return 0;
+    }
     memcpy(c->out, c->bt.key, kl);
     c->out[kl] = 0;
     if (c->list) {

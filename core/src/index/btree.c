@@ -924,8 +924,29 @@ static int cur_load(sdb_cursor_bt *c)
     if (node_ent(p, c->env->psize, i, &suf, &sl, &val, &vl))
         return corrupt_node(c->stack[c->depth - 1].pgno);
     size_t plen = node_plen(p);
-    if (plen + sl > sizeof c->key)
+    if (plen + sl >= sizeof c->key)
         return corrupt_node(c->stack[c->depth - 1].pgno);
+    if (i + 8 < c->nkeys)   /* entries lie downward in the page: ask ahead */
+        __builtin_prefetch(p + rd16(p + N_HDR + plen + 2 * (size_t)(i + 8)));
+    if (c->valid && c->key_from_leaf) {
+        /* the previous key came from this leaf, so it has the same prefix
+         * and the order is the suffixes' order; only the suffix is copied */
+        size_t ol = c->klen - plen, m = ol < sl ? ol : sl;
+        int r = 0;
+        for (size_t j = 0; j < m && !r; j++)
+            r = (int)suf[j] - (int)c->key[plen + j];
+        if (!r)
+            r = sl > ol ? 1 : -1;
+        if (r <= 0)
+            return sdb_err(STREAMDB_ERR_CORRUPT, "tree page %u: keys out of order",
+                           c->stack[c->depth - 1].pgno);
+        memcpy(c->key + plen, suf, sl);
+        c->klen = plen + sl;
+        c->key[c->klen] = 0;
+        c->val = val;
+        c->vlen = vl;
+        return 0;
+    }
     if (c->valid) {
         /* advancing: keys must strictly increase.  A damaged or hostile
          * tree that reaches a subtree twice would otherwise be walked again
@@ -947,10 +968,18 @@ static int cur_load(sdb_cursor_bt *c)
     memcpy(c->key, node_prefix(p), plen);
     memcpy(c->key + plen, suf, sl);
     c->klen = plen + sl;
+    c->key[c->klen] = 0;
     c->val = val;
     c->vlen = vl;
     c->valid = 1;
+    c->key_from_leaf = 1;
     return 0;
+}
+
+void sdb_bt_leaf_prefix(const sdb_cursor_bt *c, const uint8_t **prefix, size_t *len)
+{
+    *prefix = node_prefix(c->leaf.data);
+    *len = node_plen(c->leaf.data);
 }
 
 /* From stack[depth-1] (a branch at slot idx), descend leftmost to a leaf. */
@@ -968,6 +997,8 @@ static int cur_descend(sdb_cursor_bt *c, pgno_t p)
         c->depth++;
         if (pg.data[4] == SDB_PT_LEAF) {
             c->leaf = pg;
+            c->key_from_leaf = 0;
+            c->leafseq++;
             c->nkeys = node_n(pg.data);
             if (!c->nkeys) {
                 /* only an empty root leaf is empty: emptied nodes are freed */
@@ -1028,6 +1059,7 @@ int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
     c->root = root;
     c->depth = 0;
     c->valid = 0;
+    c->key_from_leaf = 0;
     c->leaf.data = NULL;
     c->leaf.entry = NULL;
     if (!root)
@@ -1046,6 +1078,7 @@ int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
             c->stack[c->depth].idx = node_lower(pg.data, env->psize, key, klen, &exact, &err);
             c->depth++;
             c->leaf = pg;
+            c->leafseq++;
             c->nkeys = node_n(pg.data);
             if (err) {
                 sdb_bt_close(c);
