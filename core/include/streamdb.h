@@ -141,10 +141,11 @@ struct streamdb_config {
     uint32_t readahead_chunks;   /* 64 KiB chunks a sequential stream of an encrypted or
                                   * compressed document decodes ahead; default 4, 0 off
                                   * (raw chunks: the kernel reads ahead) */
-    uint32_t path_cache_size;    /* most paths (of up to 88 bytes) whose document id is
-                                    cached, 128 bytes each, allocated as the database grows
-                                    past half the table (131072: 16 MiB at most); default 0
-                                    (off: measured no faster than the path tree) */
+    uint32_t path_cache_size;    /* most paths (of up to 72 bytes) whose document id, and
+                                    where its current version lies, are cached: 128 bytes
+                                    each, the table doubling from 1,024 while the database
+                                    has more than half as many paths as slots; default
+                                    131072 (16 MiB at most, at 65,536 paths or more), 0 off */
 };
 
 STREAMDB_API void streamdb_config_init(streamdb_config *cfg);

@@ -175,13 +175,22 @@ void sdb_alloc_pin(void);     /* a database opened: hooks frozen */
 void sdb_alloc_unpin(void);   /* it closed */
 
 /* The path cache: path -> document id, for views that include the newest
- * change of the path tree (pager/pcache.c).  Readers take no lock: each slot
- * is a sequence lock over atomic words. */
+ * change of the path tree, and where the current version's record lay in
+ * the document tree of one committed state (pager/pcache.c).  Readers take
+ * no lock: each slot is a sequence lock over atomic words. */
 #define SDB_PC_WORDS 16                 /* 128-byte slots */
-#define SDB_PC_MAXPATH ((SDB_PC_WORDS - 5) * 8)
+#define SDB_PC_MAXPATH ((SDB_PC_WORDS - 7) * 8)
 typedef struct sdb_pslot {
-    _Atomic uint64_t w[SDB_PC_WORDS];   /* seq, tag, hash|len, id (2), path */
+    _Atomic uint64_t w[SDB_PC_WORDS];   /* seq, tag, hash|len, id (2), place, place's txn, path */
 } sdb_pslot;
+
+/* Where a document's current version record is: entry idx of leaf pgno of
+ * the document tree of the state whose txnid is txn (pgno 0: unknown). */
+typedef struct sdb_place {
+    pgno_t pgno;
+    uint32_t idx;
+    uint64_t txn;
+} sdb_place;
 
 typedef struct sdb_ptable {
     struct sdb_ptable *retired;         /* the tables this one replaced */
@@ -405,6 +414,12 @@ SDB_HIDDEN int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pg
                            const uint8_t *key, size_t klen);
 SDB_HIDDEN int sdb_bt_next(sdb_cursor_bt *c);
 SDB_HIDDEN void sdb_bt_close(sdb_cursor_bt *c);
+/* Entry idx of leaf pgno when its key is head (hl bytes) and then klen - hl
+ * bytes more: 0, with *val pointing into *pg (the caller puts it);
+ * STREAMDB_ERR_NOT_FOUND when the page or entry is not that; or an error. */
+SDB_HIDDEN int sdb_bt_entry_at(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t idx,
+                               const uint8_t *head, size_t hl, size_t klen, sdb_page *pg,
+                               const uint8_t **val, size_t *vlen);
 /* The prefix every key of the cursor's current leaf shares (valid cursor). */
 SDB_HIDDEN void sdb_bt_leaf_prefix(const sdb_cursor_bt *c, const uint8_t **prefix, size_t *len);
 SDB_HIDDEN int sdb_bt_check(sdb_env *env, const sdb_view *v, pgno_t root, uint8_t *owner,
@@ -422,9 +437,14 @@ SDB_HIDDEN void sdb_killpoint_hit(sdb_env *env, const char *name);
 /* ---- path cache (pager/pcache.c) ---- */
 SDB_HIDDEN void sdb_pcache_init(sdb_env *env, uint32_t cap);
 SDB_HIDDEN void sdb_pcache_destroy(sdb_env *env);
-SDB_HIDDEN int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id);
+/* 1 and the id on a hit; *place (may be NULL) is filled when the slot
+ * knows where the current version lies in the view's own state, else its
+ * pgno is 0. */
+SDB_HIDDEN int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len,
+                              uint8_t *id, sdb_place *place);
+/* place: NULL or where the current version lies in v's state. */
 SDB_HIDDEN void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len,
-                               const uint8_t *id);
+                               const uint8_t *id, const sdb_place *place);
 /* A commit that changed the path tree became visible: forget everything. */
 SDB_HIDDEN void sdb_pcache_invalidate(sdb_env *env, uint64_t txnid);
 

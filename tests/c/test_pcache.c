@@ -77,6 +77,33 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* Against a writer that overwrites the paths (same ids, new versions): a
+ * read never goes back to an older version of a path than this thread has
+ * already read (each read's state is at least as new as the last one's). */
+static void *reader_mono(void *arg)
+{
+    rctx *r = arg;
+    unsigned last[256] = {0};
+    uint64_t x = (uint64_t)(uintptr_t)r * 0x9E3779B97F4A7C15ull + 1;
+    char p[64];
+    while (!atomic_load(r->stop)) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int i = (int)(x % (uint64_t)r->paths);
+        snprintf(p, sizeof p, "/o/%03d", i);
+        unsigned g = 0;
+        if (!named_ok(r->db, p, &g) || g < last[i]) {
+            if (r->bad++ < 5)
+                fprintf(stderr, "reader: %s wrong or older (gen %u after %u)\n", p, g, last[i]);
+        } else {
+            last[i] = g;
+        }
+        r->reads++;
+    }
+    return NULL;
+}
+
 static void semantics(const char *dbpath, uint32_t cache)
 {
     streamdb_config cfg;
@@ -138,6 +165,21 @@ static void semantics(const char *dbpath, uint32_t cache)
     /* an overwrite keeps the id: the handle reads the new content */
     CHECK_OK(db, put_named(db, "/s/10", 7));
     CHECK(named_ok(db, "/s/10", &gen) && gen == 7);
+    /* where the current version lies is known only for one state: a
+     * snapshot and the handle, reading a path overwritten in between, each
+     * get their own version, however their reads alternate */
+    streamdb *old = NULL;
+    REQUIRE_OK(db, streamdb_snapshot(db, &old));
+    CHECK_OK(db, put_named(db, "/s/20", 8));
+    for (int round = 0; round < 3; round++) {
+        CHECK(named_ok(old, "/s/20", &gen) && gen == 1);
+        CHECK(named_ok(db, "/s/20", &gen) && gen == 8);
+        CHECK(named_ok(db, "/s/20", &gen) && gen == 8);
+        CHECK(named_ok(old, "/s/20", &gen) && gen == 1);
+    }
+    CHECK_OK(old, streamdb_snapshot_close(old));
+    CHECK_OK(db, put_named(db, "/s/20", 9));
+    CHECK(named_ok(db, "/s/20", &gen) && gen == 9);
     /* long paths are not cached and still read right */
     memset(p, 'L', sizeof p);
     p[0] = '/';
@@ -239,6 +281,54 @@ int main(void)
         CHECK(bad == 0);
         CHECK(reads > 0 && commits > 0);
         CHECK(stat_of(db, "path_cache_hits") > 0);
+        tu_check_db(db);
+        CHECK_OK(db, streamdb_close(db));
+    }
+    /* readers against a writer that overwrites the paths they read */
+    {
+        streamdb_config cfg;
+        streamdb_config_init(&cfg);
+        cfg.path_cache_size = 1024;
+        streamdb *db = tu_open_cfg(tu_path("overwrite.db"), &cfg);
+        const int paths = 32;
+        char p[64];
+        for (int i = 0; i < paths; i++) {
+            snprintf(p, sizeof p, "/o/%03d", i);
+            CHECK_OK(db, put_named(db, p, 0));
+        }
+        atomic_int stop = 0;
+        rctx r[2];
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) {
+            r[i] = (rctx){db, paths, &stop, 0, 0};
+            REQUIRE(pthread_create(&th[i], NULL, reader_mono, &r[i]) == 0);
+        }
+        const char *env = getenv("STREAMDB_THREAD_SECONDS");
+        double secs = env ? atof(env) : 2.0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        unsigned gen = 1;
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if ((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 > secs)
+                break;
+            snprintf(p, sizeof p, "/o/%03d", (int)(gen % (unsigned)paths));
+            CHECK_OK(db, put_named(db, p, gen));
+            unsigned g = 0;
+            CHECKF(named_ok(db, p, &g) && g == gen, "%s after its overwrite", p);
+            gen++;
+        }
+        atomic_store(&stop, 1);
+        long reads = 0, bad = 0;
+        for (int i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            reads += r[i].reads;
+            bad += r[i].bad;
+        }
+        printf("%u overwrites, %ld reads in threads, %ld wrong or older, %" PRIu64 " cache hits\n",
+               gen - 1, reads, bad, stat_of(db, "path_cache_hits"));
+        CHECK(bad == 0);
+        CHECK(reads > 0 && gen > 1);
         tu_check_db(db);
         CHECK_OK(db, streamdb_close(db));
     }

@@ -116,14 +116,26 @@ static size_t vrec_encode(const sdb_vrec *r, uint8_t *v)
     return SDB_VREC_HDR + r->inl_len;
 }
 
+/* The path tree's id for path (no cache). */
+static int tree_id(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id)
+{
+    size_t vl = 0;
+    int rc = sdb_bt_get(env, v, v->meta.path_root, (const uint8_t *)path, len, id, 16, &vl);
+    if (rc == STREAMDB_ERR_NOT_FOUND)
+        return sdb_err(rc, "no document at '%.*s'", (int)(len > 200 ? 200 : len), path);
+    if (!rc && vl != 16)
+        return sdb_err(STREAMDB_ERR_CORRUPT, "path entry with a %zu-byte id", vl);
+    return rc;
+}
+
 int sdb_doc_by_path(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id)
 {
-    if (!v->w && sdb_pcache_get(env, v, path, len, id))
+    if (!v->w && sdb_pcache_get(env, v, path, len, id, NULL))
         return 0;
     size_t vl = 0;
     int rc = sdb_bt_get(env, v, v->meta.path_root, (const uint8_t *)path, len, id, 16, &vl);
     if (!rc && vl == 16 && !v->w)
-        sdb_pcache_put(env, v, path, len, id);
+        sdb_pcache_put(env, v, path, len, id, NULL);
     if (rc == STREAMDB_ERR_NOT_FOUND)
         return sdb_err(rc, "no document at '%.*s'", (int)(len > 200 ? 200 : len), path);
     if (!rc && vl != 16)
@@ -137,8 +149,10 @@ int sdb_doc_version(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t 
     return sdb_doc_version_to(env, v, id, version, rec, NULL, 0);
 }
 
-int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t version,
-                       sdb_vrec *rec, uint8_t *dst, size_t cap)
+/* sdb_doc_version_to; *place (may be NULL) learns where a current version
+ * (version 0) was found. */
+static int version_seek(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t version,
+                        sdb_vrec *rec, uint8_t *dst, size_t cap, sdb_place *place)
 {
     uint8_t key[32];
     sdb_cursor_bt c;
@@ -160,6 +174,11 @@ int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id, int64
             rc = vrec_decode_to(env, id, c.val, c.vlen, rec, want ? dst : NULL, cap);
             if (!rc && version > 0 && rec->version != (uint64_t)version)
                 rc = STREAMDB_DONE;
+            if (!rc && place && version == 0) {
+                place->pgno = c.stack[c.depth - 1].pgno;
+                place->idx = (uint32_t)c.stack[c.depth - 1].idx;
+                place->txn = v->meta.txnid;
+            }
             sdb_bt_close(&c);
             if (rc == STREAMDB_DONE)
                 break;
@@ -171,6 +190,56 @@ int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id, int64
     if (rc == STREAMDB_DONE)
         return sdb_err(STREAMDB_ERR_NOT_FOUND, "no such version (%lld) of the document",
                        (long long)version);
+    return rc;
+}
+
+int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id, int64_t version,
+                       sdb_vrec *rec, uint8_t *dst, size_t cap)
+{
+    return version_seek(env, v, id, version, rec, dst, cap, NULL);
+}
+
+/* A current version read from the place the path cache gave: 0, or
+ * STREAMDB_ERR_NOT_FOUND when the place is not that record (the caller then
+ * takes the trees), or an error of the page read. */
+static int version_at(sdb_env *env, const sdb_view *v, const uint8_t *id, const sdb_place *pl,
+                      sdb_vrec *rec, uint8_t *dst, size_t cap)
+{
+    uint8_t head[17];
+    memcpy(head, id, 16);
+    head[16] = 'V';
+    sdb_page pg;
+    const uint8_t *val;
+    size_t vl;
+    int rc = sdb_bt_entry_at(env, v, pl->pgno, pl->idx, head, 17, 25, &pg, &val, &vl);
+    if (rc)
+        return rc;
+    rc = vrec_decode_to(env, id, val, vl, rec, dst, cap);
+    sdb_page_put(env, &pg);
+    return rc;
+}
+
+int sdb_doc_current_to(sdb_env *env, const sdb_view *v, const char *path, size_t len,
+                       sdb_vrec *rec, uint8_t *dst, size_t cap)
+{
+    uint8_t id[16];
+    sdb_place pl;
+    int rc, hit = !v->w && sdb_pcache_get(env, v, path, len, id, &pl);
+    if (hit && pl.pgno) {
+        /* the document tree's descent skipped; anything unexpected at the
+         * place (a no-wait read that would block aside) goes the long way,
+         * which has the last word */
+        rc = version_at(env, v, id, &pl, rec, dst, cap);
+        if (rc == 0 || rc == STREAMDB_ERR_WOULDBLOCK)
+            return rc;
+        sdb_err_clear();
+    }
+    if (!hit && (rc = tree_id(env, v, path, len, id)) != 0)
+        return rc;
+    pl.pgno = 0;
+    rc = version_seek(env, v, id, 0, rec, dst, cap, &pl);
+    if (!rc && !v->w)
+        sdb_pcache_put(env, v, path, len, id, &pl);
     return rc;
 }
 

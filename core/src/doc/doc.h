@@ -42,6 +42,10 @@ SDB_HIDDEN int sdb_doc_version(sdb_env *env, const sdb_view *v, const uint8_t *i
  * to dst (rec->placed = 1, rec->inl left empty), saving a copy. */
 SDB_HIDDEN int sdb_doc_version_to(sdb_env *env, const sdb_view *v, const uint8_t *id,
                                   int64_t version, sdb_vrec *rec, uint8_t *dst, size_t cap);
+/* The current version of the document at path: sdb_doc_by_path, then
+ * sdb_doc_version_to, where the path cache can skip both trees. */
+SDB_HIDDEN int sdb_doc_current_to(sdb_env *env, const sdb_view *v, const char *path, size_t len,
+                                  sdb_vrec *rec, uint8_t *dst, size_t cap);
 SDB_HIDDEN int sdb_doc_versions(sdb_env *env, const sdb_view *v, const uint8_t *id,
                                 uint64_t **out, size_t *count);
 SDB_HIDDEN int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint32_t i,

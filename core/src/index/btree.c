@@ -976,6 +976,28 @@ static int cur_load(sdb_cursor_bt *c)
     return 0;
 }
 
+int sdb_bt_entry_at(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t idx,
+                    const uint8_t *head, size_t hl, size_t klen, sdb_page *pg,
+                    const uint8_t **val, size_t *vlen)
+{
+    int rc = get_node(env, v, pgno, pg);
+    if (rc)
+        return rc;
+    const uint8_t *p = pg->data, *suf;
+    size_t plen = node_plen(p), sl;
+    if (p[4] != SDB_PT_LEAF || hl > klen || idx >= (uint32_t)node_n(p) ||
+        node_ent(p, env->psize, (int)idx, &suf, &sl, val, vlen) || plen + sl != klen)
+        goto not_it;
+    /* head against the node's prefix, then against the suffix */
+    size_t m = hl < plen ? hl : plen;
+    if (memcmp(head, node_prefix(p), m) || (hl > plen && memcmp(head + plen, suf, hl - plen)))
+        goto not_it;
+    return 0;
+not_it:
+    sdb_page_put(env, pg);
+    return STREAMDB_ERR_NOT_FOUND;
+}
+
 void sdb_bt_leaf_prefix(const sdb_cursor_bt *c, const uint8_t **prefix, size_t *len)
 {
     *prefix = node_prefix(c->leaf.data);

@@ -38,7 +38,9 @@
 #define W_TAG 1    /* epoch + 1 (0: empty) */
 #define W_KEY 2    /* hash << 32 | path length */
 #define W_ID 3     /* two words */
-#define W_PATH 5
+#define W_PLACE 5  /* leaf page << 16 | entry index of the current version's record */
+#define W_PTXN 6   /* txnid + 1 of the state W_PLACE is right for (0: none) */
+#define W_PATH 7
 #define MIN_SLOTS 1024u
 
 /* The path as zero-padded words (one copy), and their 64-bit hash. */
@@ -130,8 +132,11 @@ static sdb_ptable *table_for(sdb_pcache *c, uint64_t npaths)
     return n;
 }
 
-int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id)
+int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len, uint8_t *id,
+                   sdb_place *place)
 {
+    if (place)
+        place->pgno = 0;
     sdb_pcache *c = &env->pcache;
     sdb_ptable *t = atomic_load_explicit(&c->table, memory_order_acquire);
     if (!t || !len || len > SDB_PC_MAXPATH)
@@ -157,11 +162,21 @@ int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len
             k++;
         uint64_t a = atomic_load_explicit(&s->w[W_ID], memory_order_relaxed);
         uint64_t b = atomic_load_explicit(&s->w[W_ID + 1], memory_order_relaxed);
+        uint64_t pl = atomic_load_explicit(&s->w[W_PLACE], memory_order_relaxed);
+        uint64_t pt = atomic_load_explicit(&s->w[W_PTXN], memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
         if (k < nw || atomic_load_explicit(&s->w[W_SEQ], memory_order_relaxed) != s1)
             continue;
         memcpy(id, &a, 8);
         memcpy(id + 8, &b, 8);
+        if (place && pt == v->meta.txnid + 1) {
+            /* a place is right only in the state it was found in: every
+             * commit has its own txnid, and a page of that state's tree is
+             * neither freed nor reused while a view of it is open */
+            place->pgno = (pgno_t)(pl >> 16);
+            place->idx = (uint32_t)(pl & 0xFFFF);
+            place->txn = v->meta.txnid;
+        }
         atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
         return 1;
     }
@@ -169,7 +184,8 @@ int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len
     return 0;
 }
 
-void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len, const uint8_t *id)
+void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len, const uint8_t *id,
+                    const sdb_place *place)
 {
     sdb_pcache *c = &env->pcache;
     if (!c->cap || !len || len > SDB_PC_MAXPATH)
@@ -184,13 +200,22 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     pkey_make(&pk, path, len);
     uint64_t h = pk.h;
     sdb_pslot *set = &t->slots[h & t->mask & ~(uint64_t)1];
-    /* an empty or stale way first, else the one the hash's next bit names */
+    /* the way that holds this path already (a new place for it), else an
+     * empty or stale way, else the one the hash's next bit names */
+    uint64_t key = (h & 0xFFFFFFFF00000000ull) | len;
     int way = (int)((h >> 32) & 1);
     for (int w = 0; w < 2; w++)
+        if (atomic_load_explicit(&set[w].w[W_TAG], memory_order_relaxed) == e + 1 &&
+            atomic_load_explicit(&set[w].w[W_KEY], memory_order_relaxed) == key) {
+            way = w + 2;
+            break;
+        }
+    for (int w = 0; way < 2 && w < 2; w++)
         if (atomic_load_explicit(&set[w].w[W_TAG], memory_order_relaxed) != e + 1) {
             way = w;
             break;
         }
+    way &= 1;
     sdb_pslot *s = &set[way];
     uint64_t s1 = atomic_load_explicit(&s->w[W_SEQ], memory_order_relaxed);
     if ((s1 & 1) || !atomic_compare_exchange_strong_explicit(&s->w[W_SEQ], &s1, s1 + 1,
@@ -202,9 +227,13 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     memcpy(&a, id, 8);
     memcpy(&b, id + 8, 8);
     atomic_store_explicit(&s->w[W_TAG], e + 1, memory_order_relaxed);
-    atomic_store_explicit(&s->w[W_KEY], (h & 0xFFFFFFFF00000000ull) | len, memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_KEY], key, memory_order_relaxed);
     atomic_store_explicit(&s->w[W_ID], a, memory_order_relaxed);
     atomic_store_explicit(&s->w[W_ID + 1], b, memory_order_relaxed);
+    int placed = place && place->pgno && place->idx <= 0xFFFF && place->txn == v->meta.txnid;
+    atomic_store_explicit(&s->w[W_PLACE], placed ? (uint64_t)place->pgno << 16 | place->idx : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_PTXN], placed ? place->txn + 1 : 0, memory_order_relaxed);
     for (size_t k = 0; k < pk.nw; k++)
         atomic_store_explicit(&s->w[W_PATH + k], pk.w[k], memory_order_relaxed);
     atomic_store_explicit(&s->w[W_SEQ], s1 + 2, memory_order_release);
