@@ -132,14 +132,9 @@ int sdb_doc_by_path(sdb_env *env, const sdb_view *v, const char *path, size_t le
 {
     if (!v->w && sdb_pcache_get(env, v, path, len, id, NULL))
         return 0;
-    size_t vl = 0;
-    int rc = sdb_bt_get(env, v, v->meta.path_root, (const uint8_t *)path, len, id, 16, &vl);
-    if (!rc && vl == 16 && !v->w)
+    int rc = tree_id(env, v, path, len, id);
+    if (!rc && !v->w)
         sdb_pcache_put(env, v, path, len, id, NULL);
-    if (rc == STREAMDB_ERR_NOT_FOUND)
-        return sdb_err(rc, "no document at '%.*s'", (int)(len > 200 ? 200 : len), path);
-    if (!rc && vl != 16)
-        return sdb_err(STREAMDB_ERR_CORRUPT, "path entry with a %zu-byte id", vl);
     return rc;
 }
 
