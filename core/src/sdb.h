@@ -184,12 +184,11 @@ typedef struct sdb_pslot {
     _Atomic uint64_t w[SDB_PC_WORDS];   /* seq, tag, hash|len, id (2), place, place's txn, path */
 } sdb_pslot;
 
-/* Where a document's current version record is: entry idx of leaf pgno of
- * the document tree of the state whose txnid is txn (pgno 0: unknown). */
+/* Where a document's current version record is in one view's state: entry
+ * idx of leaf pgno of its document tree (pgno 0: unknown). */
 typedef struct sdb_place {
     pgno_t pgno;
     uint32_t idx;
-    uint64_t txn;
 } sdb_place;
 
 typedef struct sdb_ptable {
@@ -442,7 +441,8 @@ SDB_HIDDEN void sdb_pcache_destroy(sdb_env *env);
  * pgno is 0. */
 SDB_HIDDEN int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len,
                               uint8_t *id, sdb_place *place);
-/* place: NULL or where the current version lies in v's state. */
+/* place: NULL or where the current version lies in v's own state (the slot
+ * is tagged with v's txnid). */
 SDB_HIDDEN void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t len,
                                const uint8_t *id, const sdb_place *place);
 /* A commit that changed the path tree became visible: forget everything. */

@@ -172,7 +172,6 @@ static int version_seek(sdb_env *env, const sdb_view *v, const uint8_t *id, int6
             if (!rc && place && version == 0) {
                 place->pgno = c.stack[c.depth - 1].pgno;
                 place->idx = (uint32_t)c.stack[c.depth - 1].idx;
-                place->txn = v->meta.txnid;
             }
             sdb_bt_close(&c);
             if (rc == STREAMDB_DONE)

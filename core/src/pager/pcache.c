@@ -175,7 +175,6 @@ int sdb_pcache_get(sdb_env *env, const sdb_view *v, const char *path, size_t len
              * neither freed nor reused while a view of it is open */
             place->pgno = (pgno_t)(pl >> 16);
             place->idx = (uint32_t)(pl & 0xFFFF);
-            place->txn = v->meta.txnid;
         }
         atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
         return 1;
@@ -203,19 +202,15 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     /* the way that holds this path already (a new place for it), else an
      * empty or stale way, else the one the hash's next bit names */
     uint64_t key = (h & 0xFFFFFFFF00000000ull) | len;
-    int way = (int)((h >> 32) & 1);
+    int way = (int)((h >> 32) & 1), live[2];
     for (int w = 0; w < 2; w++)
-        if (atomic_load_explicit(&set[w].w[W_TAG], memory_order_relaxed) == e + 1 &&
-            atomic_load_explicit(&set[w].w[W_KEY], memory_order_relaxed) == key) {
-            way = w + 2;
-            break;
-        }
-    for (int w = 0; way < 2 && w < 2; w++)
-        if (atomic_load_explicit(&set[w].w[W_TAG], memory_order_relaxed) != e + 1) {
-            way = w;
-            break;
-        }
-    way &= 1;
+        live[w] = atomic_load_explicit(&set[w].w[W_TAG], memory_order_relaxed) == e + 1;
+    if (live[0] && atomic_load_explicit(&set[0].w[W_KEY], memory_order_relaxed) == key)
+        way = 0;
+    else if (live[1] && atomic_load_explicit(&set[1].w[W_KEY], memory_order_relaxed) == key)
+        way = 1;
+    else if (!live[0] || !live[1])
+        way = live[0];
     sdb_pslot *s = &set[way];
     uint64_t s1 = atomic_load_explicit(&s->w[W_SEQ], memory_order_relaxed);
     if ((s1 & 1) || !atomic_compare_exchange_strong_explicit(&s->w[W_SEQ], &s1, s1 + 1,
@@ -230,10 +225,10 @@ void sdb_pcache_put(sdb_env *env, const sdb_view *v, const char *path, size_t le
     atomic_store_explicit(&s->w[W_KEY], key, memory_order_relaxed);
     atomic_store_explicit(&s->w[W_ID], a, memory_order_relaxed);
     atomic_store_explicit(&s->w[W_ID + 1], b, memory_order_relaxed);
-    int placed = place && place->pgno && place->idx <= 0xFFFF && place->txn == v->meta.txnid;
+    int placed = place && place->pgno && place->idx <= 0xFFFF;   /* in v's state */
     atomic_store_explicit(&s->w[W_PLACE], placed ? (uint64_t)place->pgno << 16 | place->idx : 0,
                           memory_order_relaxed);
-    atomic_store_explicit(&s->w[W_PTXN], placed ? place->txn + 1 : 0, memory_order_relaxed);
+    atomic_store_explicit(&s->w[W_PTXN], placed ? v->meta.txnid + 1 : 0, memory_order_relaxed);
     for (size_t k = 0; k < pk.nw; k++)
         atomic_store_explicit(&s->w[W_PATH + k], pk.w[k], memory_order_relaxed);
     atomic_store_explicit(&s->w[W_SEQ], s1 + 2, memory_order_release);
