@@ -1232,24 +1232,87 @@ static void backend_dir(backend *b, const char *db)
     snprintf(b->dir, sizeof b->dir, "%s/%s/%s", opt.dir, b->name, db);
 }
 
-/* Fresh, empty directory for database `db` of b, then open. */
-/* Every leg starts on a quiet disk: sync() first writes back what earlier
- * legs left dirty (SQLite NORMAL, which does not sync, leaves hundreds of MB
- * after (f)), which would otherwise be flushed on the next system's time. */
+/* The disk's latency when quiet, and the settle step.  sync() writes back
+ * what earlier legs left dirty, but the device below (here a virtual disk
+ * whose host caches and flushes on its own schedule) can stay slow for
+ * seconds after a leg that wrote hundreds of MB or made 100,000 fsyncs: the
+ * next leg would pay for its predecessor.  So before each leg the harness
+ * probes one 4 KiB append + fdatasync at a time until the median of the last
+ * five is within 1.5x of the quiet latency measured at the start (or 5 s
+ * have passed; the wait is reported).  Every system gets the same rule. */
+static double quiet_us;          /* median probe at the start; 0 = no settling */
+static double settle_total_s;    /* time spent settling, for the report */
+static int settle_timeouts;
+
+static int probe_fd = -1;
+static double probe_once_us(void)
+{
+    static uint8_t blk[4096];
+    uint64_t s0 = now_ns();
+    if (write(probe_fd, blk, sizeof blk) != (ssize_t)sizeof blk || fdatasync(probe_fd) != 0)
+        die("settle probe: %s", strerror(errno));
+    double us = (now_ns() - s0) / 1e3;
+    off_t end = lseek(probe_fd, 0, SEEK_END);
+    if (end >= 4 << 20 && ftruncate(probe_fd, 0) == 0)   /* keep the probe file small */
+        lseek(probe_fd, 0, SEEK_SET);
+    return us;
+}
+static double median_d(double *v, int n);
+static void settle_init(void)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/settle-probe", opt.dir);
+    probe_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (probe_fd < 0) die("open %s: %s", path, strerror(errno));
+    unlink(path);   /* the descriptor keeps it for the run */
+    sync();
+    double v[21];
+    for (int i = 0; i < 21; i++) v[i] = probe_once_us();
+    quiet_us = median_d(v, 21);
+}
+static void settle(void)
+{
+    if (quiet_us <= 0) return;
+    sync();
+    uint64_t t0 = now_ns();
+    double last[5];
+    int n = 0;
+    for (;;) {
+        last[n++ % 5] = probe_once_us();
+        if (n >= 5) {
+            double m[5];
+            memcpy(m, last, sizeof m);
+            if (median_d(m, 5) <= 1.5 * quiet_us) break;
+        }
+        if (now_ns() - t0 > 5000000000ull) {
+            settle_timeouts++;
+            fprintf(stderr, "  (disk not back to %.0f us after 5 s of probes)\n", quiet_us);
+            break;
+        }
+    }
+    double s = (now_ns() - t0) / 1e9;
+    settle_total_s += s;
+    if (s > 0.1) fprintf(stderr, "  (settled in %.2f s, %d probes)\n", s, n);
+}
+
+/* Fresh, empty directory for database `db` of b, then open.  Every leg
+ * starts on a quiet disk (settle above): SQLite NORMAL, which does not sync,
+ * leaves hundreds of MB dirty after (f), which would otherwise be flushed on
+ * the next system's time. */
 static int open_fresh(backend *b, const char *db)
 {
     backend_dir(b, db);
     rm_rf(b->dir);
     if (mkdir_p(b->dir)) return bfail(b, "mkdir %s: %s", b->dir, strerror(errno));
     int rc = b->ops->open(b);
-    sync();
+    settle();
     return rc;
 }
 static int open_existing(backend *b, const char *db)
 {
     backend_dir(b, db);
     int rc = b->ops->open(b);
-    sync();
+    settle();
     return rc;
 }
 
@@ -1283,24 +1346,54 @@ static size_t n_a;   /* docs in (a) */
 static int a_ready[NSYS];
 
 /* (a) batched durable inserts of 1 KiB documents. */
-static double median_d(double *v, int n);
 
-/* A write leg timed in --reps rounds, the systems in a rotated order each
- * round, so that none always comes first after the previous leg's cleanup
- * and writeback (StreamDb, first in the list, measured 0.70x a plain file on
- * (e)'s write and 0.94-0.96x LMDB on (f)'s inserts in full runs, against
- * 0.87-1.04x and 1.39x in runs of those legs alone).  Each round writes a
+/* A write leg timed in --reps rounds, the systems in a new order each round,
+ * so that no system always comes first after the previous leg, or always
+ * right after the same neighbour.  A plain rotation was not enough: it keeps
+ * every system's predecessor, and on this kind of virtual disk the leg that
+ * follows another inherits its state (in run 16, StreamDb's (f) rounds all
+ * came after the files peer's 10,000 fsynced files: 0.78-3.2 s, against
+ * 0.77-1.1 s in a run of StreamDb and LMDB alone, where it was 2.0x LMDB).
+ * Round 1 keeps the listed order; later rounds are a shuffle seeded by the
+ * leg's name and the round, so a run is repeatable.  Each round writes a
  * fresh database named db; the last round's is left for the reads.  ok[s] is
- * set for the systems whose every round succeeded, secs[s] to the median. */
+ * set for the systems whose every round succeeded, secs[s] to the median,
+ * and lo[s], hi[s] (may be NULL) to the fastest and slowest rounds. */
+static void round_order(const char *db, int r, size_t *order, size_t n)
+{
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (r == 0) return;
+    uint64_t x = 0x243F6A8885A308D3ull ^ (uint64_t)r;
+    for (const char *c = db; *c; c++) x = x * 0x100000001B3ull ^ (uint8_t)*c;
+    for (size_t i = n; i > 1; i--) {
+        x += 0x9E3779B97F4A7C15ull;   /* splitmix64 */
+        uint64_t z = x;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        size_t j = (size_t)(z % i), t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+/* The note of a timed write: its rounds' spread, so that a reader sees how
+ * far one median can be trusted on this disk. */
+static void rounds_note(char *note, size_t cap, const backend *b, double lo, double hi)
+{
+    snprintf(note, cap, "%s%d rounds %.3f-%.3f s", b->nondurable ? "not durable; " : "",
+             opt.reps < 16 ? opt.reps : 16, lo, hi);
+}
 static void timed_rounds(const char *db, int (*leg)(backend *, void *), void *ctx, int *ok,
-                         double *secs)
+                         double *secs, double *lo, double *hi)
 {
     int reps = opt.reps < 16 ? opt.reps : 16;
     double t[NSYS][16];
     int nr[NSYS] = {0};
+    size_t order[NSYS];
     for (int r = 0; r < reps; r++) {
+        round_order(db, r, order, nactive);
         for (size_t j = 0; j < nactive; j++) {
-            size_t s = (j + (size_t)r) % nactive;
+            size_t s = order[j];
             backend *b = &active[s];
             if (open_fresh(b, db)) continue;
             uint64_t t0 = now_ns();
@@ -1313,7 +1406,9 @@ static void timed_rounds(const char *db, int (*leg)(backend *, void *), void *ct
     }
     for (size_t s = 0; s < nactive; s++) {
         ok[s] = nr[s] == reps;
-        secs[s] = ok[s] ? median_d(t[s], reps) : 0;
+        secs[s] = ok[s] ? median_d(t[s], reps) : 0;   /* sorts t[s] */
+        if (lo) lo[s] = ok[s] ? t[s][0] : 0;
+        if (hi) hi[s] = ok[s] ? t[s][reps - 1] : 0;
     }
 }
 
@@ -1327,17 +1422,19 @@ static void wl_a(void)
     n_a = (n_a + 999) / 1000 * 1000;
     fprintf(stderr, "(a) %zu x 1 KiB, 1000 per durable transaction\n", n_a);
     char m[96];
-    /* timed in rotated rounds, like (e) and (f): a single leg per system
-     * let one slow second decide (LMDB alone gave 349k-428k docs/s in
-     * separate runs, 531k in one full run); the last round's database is
-     * the one (b)-(d) read */
-    double secs[NSYS];
-    timed_rounds("a", leg_a, &n_a, a_ready, secs);
+    /* timed in rounds, like (e) and (f): a single leg per system let one
+     * slow second decide (LMDB alone gave 349k-428k docs/s in separate runs,
+     * 531k in one full run); the last round's database is the one (b)-(d)
+     * read */
+    double secs[NSYS], lo[NSYS], hi[NSYS];
+    char note[64];
+    timed_rounds("a", leg_a, &n_a, a_ready, secs, lo, hi);
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
         if (!a_ready[s]) continue;
         snprintf(m, sizeof m, "insert %zu x 1KiB, 1000/txn", n_a);
-        add_result('a', m, b->name, (double)n_a / secs[s], "docs/s", 1, b->nondurable, NULL);
+        rounds_note(note, sizeof note, b, lo[s], hi[s]);
+        add_result('a', m, b->name, (double)n_a / secs[s], "docs/s", 1, b->nondurable, note);
         uint64_t disk = du_bytes(b->dir);
         add_result('a', "disk size / payload (after close)", b->name,
                    (double)disk / (double)(n_a * 1024), "x", 0, 0, NULL);
@@ -1430,6 +1527,7 @@ static void wl_b(void)
         snprintf(path, sizeof path, "%s/fdatasync-probe", opt.dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
         if (fd < 0) die("open %s: %s", path, strerror(errno));
+        settle();
         int ok = 1;
         for (size_t i = 0; i < n && ok; i++) {
             uint64_t s0 = now_ns();
@@ -1558,17 +1656,19 @@ static void wl_f(void)
     for (size_t i = 0; i < nreads; i++) order[i] = (uint32_t)(rng_next() % n);
     char k[96], m[96];
     size_t kl;
-    /* the inserts, timed in rotated rounds; the last round's database is
-     * the one read below */
+    /* the inserts, timed in rounds; the last round's database is the one
+     * read below */
     int ready[NSYS];
-    double secs[NSYS];
-    timed_rounds("f", leg_f, &n, ready, secs);
+    double secs[NSYS], lo[NSYS], hi[NSYS];
+    char note[64];
+    timed_rounds("f", leg_f, &n, ready, secs, lo, hi);
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
         if (!ready[s]) continue;
         double t = secs[s];
         snprintf(m, sizeof m, "insert %zu x 64KiB, 100/txn", n);
-        add_result('f', m, b->name, n / t, "docs/s", 1, b->nondurable, NULL);
+        rounds_note(note, sizeof note, b, lo[s], hi[s]);
+        add_result('f', m, b->name, n / t, "docs/s", 1, b->nondurable, note);
         add_result('f', "64KiB insert throughput", b->name, n * 65536.0 / t / 1e6, "MB/s", 1, b->nondurable, NULL);
         add_result('f', "64KiB docs: disk size / payload", b->name, du_bytes(b->dir) / (n * 65536.0), "x", 0, 0, NULL);
         if (open_existing(b, "f")) continue;
@@ -1627,17 +1727,18 @@ static void wl_e(void)
     double gbs[16];
     int reps = opt.reps < 16 ? opt.reps : 16;
     size_t mib = len / (size_t)MiB;
-    /* the writes, timed in rotated rounds; the last round's database is the
-     * one read below */
-    double wsecs[NSYS];
+    /* the writes, timed in rounds; the last round's database is the one
+     * read below */
+    double wsecs[NSYS], lo[NSYS], hi[NSYS];
+    char note[64];
     struct big_leg bl = {data, len};
-    timed_rounds("e", leg_e, &bl, e_ready, wsecs);
+    timed_rounds("e", leg_e, &bl, e_ready, wsecs, lo, hi);
     for (size_t s = 0; s < nactive; s++) {
         backend *b = &active[s];
         if (!e_ready[s]) continue;
         snprintf(m, sizeof m, "%zu MiB write + final sync", mib);
-        add_result('e', m, b->name, len / wsecs[s] / 1e9, "GB/s", 1, b->nondurable,
-                   b->nondurable ? "not durable" : NULL);
+        rounds_note(note, sizeof note, b, lo[s], hi[s]);
+        add_result('e', m, b->name, len / wsecs[s] / 1e9, "GB/s", 1, b->nondurable, note);
         if (open_existing(b, "e")) continue;
         uint64_t tot = 0;
         /* warm-up pass, which also checks every byte */
@@ -2108,6 +2209,9 @@ int main(int argc, char **argv)
         b->variant = d->variant;
         b->nondurable = d->nondurable;
     }
+    settle_init();
+    printf("disk when quiet: %.0f us per 4 KiB append + fdatasync (median of 21); every leg\n"
+           "  starts once five such probes have a median within 1.5x of it\n", quiet_us);
     fflush(stdout);
 
     uint64_t t0 = now_ns();
@@ -2122,7 +2226,9 @@ int main(int argc, char **argv)
 
     print_table(stdout);
     print_targets(stdout);
-    printf("\ntotal time %.1f s\n", secs);
+    printf("\ntotal time %.1f s, of which %.1f s settling the disk before legs", secs, settle_total_s);
+    if (settle_timeouts) printf(" (%d legs started after 5 s unsettled)", settle_timeouts);
+    printf("\n");
     if (opt.csv[0]) write_csv(opt.csv);
 
     fflush(stdout);
