@@ -883,6 +883,24 @@ static int read_data(sdb_env *env, streamdb_file *f, uint8_t *buf, size_t len, u
     return rc;
 }
 
+/* A chunk read from the map is the same case as a tree page (map_prefetch):
+ * a cold 64 KiB chunk would fault in read_ahead_kb around its first page.
+ * Chunks have no checked-once bit, and a residency test of 16 pages costs a
+ * microsecond on every warm read, so tbits remembers which chunks this
+ * handle has already read (by first page) and only their first read asks.
+ * The bit is only a hint: a chunk whose pages the kernel evicted since is
+ * read as before, through the fault and its read-around. */
+static void chunk_prefetch(sdb_env *env, pgno_t pgno, const uint8_t *m, size_t len)
+{
+    if (!env->tbits || (uint64_t)pgno >= env->bitslen * 8)
+        return;
+    uint64_t bit = 1ull << (pgno % 64);
+    if (atomic_load_explicit(&env->tbits[pgno / 64], memory_order_relaxed) & bit)
+        return;
+    atomic_fetch_or_explicit(&env->tbits[pgno / 64], bit, memory_order_relaxed);
+    map_prefetch(m, len);
+}
+
 int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, uint8_t *buf,
                    const uint8_t **mapped)
 {
@@ -919,6 +937,8 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
             uint64_t fsz = env->file_size;
             pthread_mutex_unlock(&env->mu);
             if (off + len <= fsz && (!v->nowait || map_resident(env->map + off, len))) {
+                if (!v->nowait)
+                    chunk_prefetch(env, pgno, env->map + off, len);
                 if (mapped)
                     *mapped = env->map + off;
                 else
@@ -2417,6 +2437,7 @@ static void env_free(sdb_env *env)
         env->vfs->unmap(env->dbf, env->map, env->maplen);
     sdb_table_free((void *)env->vbits, env->bitslen);
     sdb_table_free((void *)env->lbits, env->bitslen);
+    sdb_table_free((void *)env->tbits, env->bitslen);
     if (env->walf)
         env->vfs->close(env->walf);
     if (env->dbf)
@@ -2716,6 +2737,7 @@ int sdb_env_open(const char *path, const streamdb_config *cfg, sdb_env **out)
             env->bitslen = (env->maplen / env->psize / 64 + 1) * sizeof *env->vbits;
             env->vbits = sdb_table_alloc(env->bitslen);
             env->lbits = sdb_table_alloc(env->bitslen);
+            env->tbits = sdb_table_alloc(env->bitslen);   /* NULL: no chunk hints */
             if (!env->vbits || !env->lbits) {
                 sdb_table_free((void *)env->vbits, env->bitslen);
                 sdb_table_free((void *)env->lbits, env->bitslen);
