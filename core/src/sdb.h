@@ -84,6 +84,7 @@ typedef struct sdb_crc_shift {
 } sdb_crc_shift;
 SDB_HIDDEN void sdb_crc32c_shift_init(sdb_crc_shift *s, uint64_t len2);
 SDB_HIDDEN uint32_t sdb_crc32c_shift_combine(const sdb_crc_shift *s, uint32_t crc1, uint32_t crc2);
+SDB_HIDDEN int sdb_crc32c_select(int impl);   /* tests: 0 table, 1 crc32, 2 fold, -1 best */
 
 /* ---- errors (api/error.c) ---- */
 /* Records a formatted message for the calling thread and returns code. */

@@ -11,6 +11,16 @@
  * register, built at first use for blocks of 8 KiB, 256 and 64 bytes).
  * Elsewhere a slicing-by-8 table does the work.  The choice is made once,
  * at first use, from cpuid.
+ *
+ * Where the CPU has AVX-512 and VPCLMULQDQ, buffers of at least CRC_FOLD_MIN
+ * bytes are first folded, 256 bytes a step, by carry-less multiplication:
+ * the CRC is the remainder of the message polynomial, so any 128-bit piece
+ * may be replaced by its product with x^D mod P (D its distance to the piece
+ * it is added to) without changing the remainder.  Sixteen 128-bit lanes (four
+ * 512-bit registers) fold 2,048 bits ahead each step; what is left is a
+ * 256-byte message with the same CRC, which the crc32 instruction finishes
+ * with the tail.  The crc32 instruction runs one 8-byte step per cycle on
+ * one port; the multiplier does four 128-bit lanes per instruction.
  */
 #include "sdb.h"
 
@@ -19,6 +29,10 @@
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static int have_sse42;
+static int have_fold;     /* AVX-512F and VPCLMULQDQ */
+static int crc_impl = -1; /* tests: 0 table, 1 crc32, 2 fold; -1 the best there is */
+static uint64_t fold_k[2];   /* x^(2048+64) and x^2048 mod P, as the multiplier wants them */
+#define CRC_FOLD_MIN 1024u
 
 #define CRC_LONG 8192u   /* block lengths of the three-way loops */
 #define CRC_SHORT 256u
@@ -38,6 +52,28 @@ static void shift_table(uint32_t tab[4][256], uint64_t len)
             tab[k][b] = gf2_times(op, b << (8 * k));
 }
 
+/* The multiplier for x^n in the fold.  Register bit k stands for x^(127-k)
+ * of a 128-bit piece (bit 0 of byte 0 comes first and is the highest
+ * power), and so does bit i of each 64-bit half, for x^(63-i).  A product
+ * of a half and a constant c lands at bit i+j for bit j of c: for that to be
+ * x^(127-(i+j)), bit j of c must stand for x^(64-j).  So c holds
+ * B = x * (x^(n-1) mod P), which is x^n mod P, has degree 32 at most and no
+ * x^0 term: c = the 64-bit reversal of x^(n-1) mod P. */
+static uint64_t fold_constant(unsigned n)
+{
+    uint64_t r = 1;   /* x^0, in normal order: bit m for x^m */
+    for (unsigned i = 1; i < n; i++) {
+        r <<= 1;
+        if (r & (1ull << 32))
+            r ^= 0x11EDC6F41ull;   /* P, the Castagnoli polynomial */
+    }
+    uint64_t c = 0;
+    for (int m = 0; m < 64; m++)
+        if (r >> m & 1)
+            c |= 1ull << (63 - m);
+    return c;
+}
+
 static void crc_init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
@@ -52,6 +88,12 @@ static void crc_init(void)
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     have_sse42 = __builtin_cpu_supports("sse4.2");
+    have_fold = have_sse42 && __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("vpclmulqdq");
+    if (have_fold) {
+        fold_k[0] = fold_constant(2048 + 64);
+        fold_k[1] = fold_constant(2048);
+    }
     if (have_sse42) {
         shift_table(shift_long, CRC_LONG);
         shift_table(shift_short, CRC_SHORT);
@@ -145,15 +187,75 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 }
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* Folds n >= 256 bytes (see the top of the file) and returns the register
+ * after them, starting from register crc. */
+__attribute__((target("sse4.2,avx512f,vpclmulqdq")))
+static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n)
+{
+    const __m512i k = _mm512_set_epi64((long long)fold_k[1], (long long)fold_k[0],
+                                       (long long)fold_k[1], (long long)fold_k[0],
+                                       (long long)fold_k[1], (long long)fold_k[0],
+                                       (long long)fold_k[1], (long long)fold_k[0]);
+    /* the register is the first 32 bits of the message added in */
+    __m512i a0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)p),
+                                  _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)crc)));
+    __m512i a1 = _mm512_loadu_si512((const void *)(p + 64));
+    __m512i a2 = _mm512_loadu_si512((const void *)(p + 128));
+    __m512i a3 = _mm512_loadu_si512((const void *)(p + 192));
+    p += 256;
+    n -= 256;
+#define CRC_FOLD_STEP(a, off)                                                    \
+    a = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a, k, 0x00),           \
+                                  _mm512_clmulepi64_epi128(a, k, 0x11),           \
+                                  _mm512_loadu_si512((const void *)(p + (off))), 0x96)
+    while (n >= 256) {
+        CRC_FOLD_STEP(a0, 0);
+        CRC_FOLD_STEP(a1, 64);
+        CRC_FOLD_STEP(a2, 128);
+        CRC_FOLD_STEP(a3, 192);
+        p += 256;
+        n -= 256;
+    }
+#undef CRC_FOLD_STEP
+    uint8_t rest[256];
+    _mm512_storeu_si512((void *)rest, a0);
+    _mm512_storeu_si512((void *)(rest + 64), a1);
+    _mm512_storeu_si512((void *)(rest + 128), a2);
+    _mm512_storeu_si512((void *)(rest + 192), a3);
+    return crc_hw(crc_hw(0, rest, sizeof rest), p, n);
+}
+#endif
+
 uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len)
 {
     pthread_once(&crc_once, crc_init);
     crc = ~crc;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (have_sse42)
+    if (crc_impl < 0) {
+        if (have_fold && len >= CRC_FOLD_MIN)
+            return ~crc_fold(crc, buf, len);
+        if (have_sse42)
+            return ~crc_hw(crc, buf, len);
+    } else if (crc_impl == 2 && have_fold && len >= 256) {
+        return ~crc_fold(crc, buf, len);
+    } else if (crc_impl >= 1 && have_sse42) {
         return ~crc_hw(crc, buf, len);
+    }
 #endif
     return ~crc_soft(crc, buf, len);
+}
+
+/* Tests: use only implementation impl (0 table, 1 crc32 instruction, 2 the
+ * fold, on every length it takes), or the best (-1).  Returns whether this
+ * CPU has it. */
+int sdb_crc32c_select(int impl)
+{
+    pthread_once(&crc_once, crc_init);
+    crc_impl = impl;
+    return impl <= 0 || (impl == 1 && have_sse42) || (impl == 2 && have_fold);
 }
 
 /*
