@@ -31,7 +31,9 @@ static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static int have_sse42;
 static int have_fold;     /* AVX-512F and VPCLMULQDQ */
 static int crc_impl = -1; /* tests: 0 table, 1 crc32, 2 fold; -1 the best there is */
+#if defined(__x86_64__) && defined(__GNUC__)
 static uint64_t fold_k[2];   /* x^(2048+64) and x^2048 mod P, as the multiplier wants them */
+#endif
 #define CRC_FOLD_MIN 1024u
 
 #define CRC_LONG 8192u   /* block lengths of the three-way loops */
@@ -52,6 +54,7 @@ static void shift_table(uint32_t tab[4][256], uint64_t len)
             tab[k][b] = gf2_times(op, b << (8 * k));
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
 /* The multiplier for x^n in the fold.  Register bit k stands for x^(127-k)
  * of a 128-bit piece (bit 0 of byte 0 comes first and is the highest
  * power), and so does bit i of each 64-bit half, for x^(63-i).  A product
@@ -73,6 +76,8 @@ static uint64_t fold_constant(unsigned n)
             c |= 1ull << (63 - m);
     return c;
 }
+
+#endif
 
 static void crc_init(void)
 {
