@@ -75,8 +75,6 @@ static inline void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p +
 
 /* ---- codec ---- */
 SDB_HIDDEN uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len);
-/* The CRC of src's len bytes, which it also copies to dst (one pass where it can). */
-SDB_HIDDEN uint32_t sdb_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len);
 /* The CRC of A||B from crc(A), crc(B) and the length of B. */
 SDB_HIDDEN uint32_t sdb_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 /* The same for one fixed length of B, from a table made once (4 KiB). */

@@ -781,8 +781,7 @@ static int fill_whole(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint
         for (uint32_t i = 0; !rc && i < rec->nchunks; i++) {
             const uint8_t *ptr;
             uint32_t clen, ccrc;
-            rc = sdb_doc_read_chunk_crc(env, v, rec, i, buf + n, &ptr, &clen,
-                                        1 | map_ok | SDB_RC_COPY, &ccrc);
+            rc = sdb_doc_read_chunk_crc(env, v, rec, i, buf + n, &ptr, &clen, 1 | map_ok, &ccrc);
             if (rc)
                 break;
             if (ptr != buf + n)

@@ -196,48 +196,32 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 #include <immintrin.h>
 
 /* Folds n >= 256 bytes (see the top of the file) and returns the register
- * after them, starting from register crc.  With q, also copies them to q:
- * each 64-byte load is stored as well as folded, so the bytes are read once
- * for both, and the bytes copied are the bytes checked. */
+ * after them, starting from register crc. */
 __attribute__((target("sse4.2,avx512f,vpclmulqdq")))
-static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n, uint8_t *q)
+static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n)
 {
     const __m512i k = _mm512_set_epi64((long long)fold_k[1], (long long)fold_k[0],
                                        (long long)fold_k[1], (long long)fold_k[0],
                                        (long long)fold_k[1], (long long)fold_k[0],
                                        (long long)fold_k[1], (long long)fold_k[0]);
-    __m512i d0 = _mm512_loadu_si512((const void *)p);
+    /* the register is the first 32 bits of the message added in */
+    __m512i a0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)p),
+                                  _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)crc)));
     __m512i a1 = _mm512_loadu_si512((const void *)(p + 64));
     __m512i a2 = _mm512_loadu_si512((const void *)(p + 128));
     __m512i a3 = _mm512_loadu_si512((const void *)(p + 192));
-    if (q) {
-        _mm512_storeu_si512((void *)q, d0);
-        _mm512_storeu_si512((void *)(q + 64), a1);
-        _mm512_storeu_si512((void *)(q + 128), a2);
-        _mm512_storeu_si512((void *)(q + 192), a3);
-        q += 256;
-    }
-    /* the register is the first 32 bits of the message added in */
-    __m512i a0 = _mm512_xor_si512(d0, _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)crc)));
     p += 256;
     n -= 256;
 #define CRC_FOLD_STEP(a, off)                                                    \
-    do {                                                                         \
-        __m512i d = _mm512_loadu_si512((const void *)(p + (off)));               \
-        if (q)                                                                   \
-            _mm512_storeu_si512((void *)(q + (off)), d);                         \
-        a = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a, k, 0x00),      \
-                                      _mm512_clmulepi64_epi128(a, k, 0x11), d,    \
-                                      0x96);                                     \
-    } while (0)
+    a = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(a, k, 0x00),           \
+                                  _mm512_clmulepi64_epi128(a, k, 0x11),           \
+                                  _mm512_loadu_si512((const void *)(p + (off))), 0x96)
     while (n >= 256) {
         CRC_FOLD_STEP(a0, 0);
         CRC_FOLD_STEP(a1, 64);
         CRC_FOLD_STEP(a2, 128);
         CRC_FOLD_STEP(a3, 192);
         p += 256;
-        if (q)
-            q += 256;
         n -= 256;
     }
 #undef CRC_FOLD_STEP
@@ -246,17 +230,7 @@ static uint32_t crc_fold(uint32_t crc, const uint8_t *p, size_t n, uint8_t *q)
     _mm512_storeu_si512((void *)(rest + 64), a1);
     _mm512_storeu_si512((void *)(rest + 128), a2);
     _mm512_storeu_si512((void *)(rest + 192), a3);
-    if (q && n)
-        memcpy(q, p, n);
     return crc_hw(crc_hw(0, rest, sizeof rest), p, n);
-}
-
-/* Whether sdb_crc32c takes the fold for len bytes. */
-static int use_fold(size_t len)
-{
-    if (crc_impl < 0)
-        return have_fold && len >= CRC_FOLD_MIN;
-    return crc_impl == 2 && have_fold && len >= 256;
 }
 #endif
 
@@ -265,24 +239,18 @@ uint32_t sdb_crc32c(uint32_t crc, const void *buf, size_t len)
     pthread_once(&crc_once, crc_init);
     crc = ~crc;
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (use_fold(len))
-        return ~crc_fold(crc, buf, len, NULL);
-    if (have_sse42 && crc_impl != 0)
+    if (crc_impl < 0) {
+        if (have_fold && len >= CRC_FOLD_MIN)
+            return ~crc_fold(crc, buf, len);
+        if (have_sse42)
+            return ~crc_hw(crc, buf, len);
+    } else if (crc_impl == 2 && have_fold && len >= 256) {
+        return ~crc_fold(crc, buf, len);
+    } else if (crc_impl >= 1 && have_sse42) {
         return ~crc_hw(crc, buf, len);
+    }
 #endif
     return ~crc_soft(crc, buf, len);
-}
-
-uint32_t sdb_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t len)
-{
-    pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (use_fold(len))
-        return ~crc_fold(~crc, src, len, dst);
-#endif
-    if (len)
-        memcpy(dst, src, len);
-    return sdb_crc32c(crc, dst, len);   /* the copy, now in the cache */
 }
 
 /* Tests: use only implementation impl (0 table, 1 crc32 instruction, 2 the

@@ -369,28 +369,15 @@ int sdb_doc_read_chunk_crc(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
     int rc = sdb_doc_chunk(env, v, rec, i, &c);
     if (rc)
         return rc;
-    int map_ok = verify & SDB_RC_MAP, copy = verify & SDB_RC_COPY;
-    verify &= ~(SDB_RC_MAP | SDB_RC_COPY);
+    int map_ok = verify & SDB_RC_MAP;
+    verify &= ~SDB_RC_MAP;
     int check = verify == 2 || (verify && !atomic_load_explicit(&env->quick, memory_order_relaxed));
     uint32_t logical = chunk_logical(rec, i);
     if (!(c.flags & SDB_CHUNK_SNAPPY) && !env->crypt) {
         const uint8_t *m = NULL;
         rc = sdb_read_chunk(env, v, c.pgno, c.len, buf, map_ok ? &m : NULL);
-        uint32_t got = c.crc;
-        if (!rc && m && copy) {
-            /* into the caller's buffer, checked on the way */
-            if (check)
-                got = sdb_crc32c_copy(0, buf, m, c.len);
-            else
-                memcpy(buf, m, c.len);
-            if (got != c.crc)
-                memset(buf, 0, c.len);
-            m = NULL;
-        } else if (!rc && check) {
-            got = sdb_crc32c(0, m ? m : buf, c.len);
-        }
         *ptr = m ? m : buf;
-        if (!rc && got != c.crc)
+        if (!rc && check && sdb_crc32c(0, *ptr, c.len) != c.crc)
             rc = sdb_err(STREAMDB_ERR_CORRUPT, "chunk %u of the document (pages %u..%u): "
                          "checksum mismatch", i, c.pgno, c.pgno + (c.len - 1) / env->psize);
         if (plain_crc)
@@ -452,7 +439,7 @@ int sdb_doc_read(sdb_env *env, const sdb_view *v, const sdb_vrec *rec, uint64_t 
         uint32_t full = ci + 1 == rec->nchunks ? (uint32_t)(rec->size - (uint64_t)ci * SDB_CHUNK) : SDB_CHUNK;
         if (co == 0 && want >= full) {
             /* whole chunk straight into the caller's buffer */
-            rc = sdb_doc_read_chunk(env, v, rec, ci, buf + done, &ptr, &clen, verify | SDB_RC_COPY);
+            rc = sdb_doc_read_chunk(env, v, rec, ci, buf + done, &ptr, &clen, verify);
             if (rc)
                 break;
             if (ptr != buf + done)

@@ -55,11 +55,6 @@ SDB_HIDDEN int sdb_doc_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *re
  * reads; streams keep mapped pages out of the resident set).  verify: 0 no
  * CRC check, 1 unless quick mode, 2 always.  GCM tags are always checked. */
 #define SDB_RC_MAP 4
-/* With SDB_RC_MAP: buf is where the caller wants the whole chunk; a chunk
- * taken from the map is copied there in the pass that checks its CRC, and
- * *ptr is buf.  On a CRC mismatch buf's bytes are zeroed, not left holding
- * what failed the check. */
-#define SDB_RC_COPY 8
 SDB_HIDDEN int sdb_doc_read_chunk(sdb_env *env, const sdb_view *v, const sdb_vrec *rec,
                                   uint32_t i, uint8_t *buf, const uint8_t **ptr, uint32_t *len,
                                   int verify);
