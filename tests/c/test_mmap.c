@@ -127,6 +127,40 @@ int main(void) {
     printf("%d flips, %d detected\n", flips, detected);
     CHECK(detected >= flips / 2);
 
+    /* A one-chunk document, which a point read checks in the map before it
+     * copies anything: a flipped byte gives CORRUPT, and the caller's buffer
+     * is left as it was, never holding the damaged bytes. */
+    {
+        const char *cpath = tu_path("mmap-chunk.db");
+        streamdb *c = tu_open_cfg(cpath, &cfg);
+        CHECK_OK(c, tu_put(c, "/m/chunk", 91, 65536));
+        CHECK_OK(c, streamdb_close(c));
+        uint8_t *want = tu_make(65536, 91);
+        long long csize = tu_file_size(cpath);
+        uint8_t *file = malloc((size_t)csize);
+        int fd = open(cpath, O_RDWR);
+        REQUIRE(file && fd >= 0 && pread(fd, file, (size_t)csize, 0) == csize);
+        uint8_t *at = memmem(file, (size_t)csize, want, 4096);
+        REQUIRE(at != NULL);
+        long long off = (long long)(at - file) + 40000;
+        unsigned char x = file[off] ^ 0x01;
+        REQUIRE(pwrite(fd, &x, 1, off) == 1);
+        close(fd);
+        c = tu_open_cfg(cpath, &cfg);
+        uint8_t *buf = malloc(65536);
+        REQUIRE(buf != NULL);
+        memset(buf, 0xEE, 65536);
+        size_t n = 0;
+        CHECK_RC(c, streamdb_get_into(c, "/m/chunk", 8, 0, buf, 65536, &n), STREAMDB_ERR_CORRUPT);
+        size_t changed = 0;
+        for (size_t i = 0; i < 65536; i++) changed += buf[i] != 0xEE;
+        CHECKF(changed == 0, "after a failed check, %zu bytes of the buffer were written", changed);
+        CHECK_OK(c, streamdb_close(c));
+        free(buf);
+        free(file);
+        free(want);
+    }
+
     /* Pages without a frame in the log are read from the map even while the
      * log holds other pages; pages with one are read from their frame, for
      * each view the frame it sees. */
