@@ -288,7 +288,7 @@ struct sdb_env {
     _Atomic uint64_t *vbits;      /* mmap: main-file pages whose CRC was checked */
     _Atomic uint64_t vbits_quick_hw; /* words below which quick mode has set bits */
     _Atomic uint64_t *lbits;      /* mmap: pages with a frame in the log index */
-    _Atomic uint64_t *tbits;      /* mmap: first pages of chunks read from the map (a hint:
+    _Atomic uint64_t *tbits;      /* mmap: pages and first pages of chunks read from the map (a hint:
                                    * those have had their read asked for; see map_prefetch) */
     size_t bitslen;               /* bytes of each of the three bitmaps */
     atomic_uint nframes_pub;      /* frames in the index (0: every page is in the file) */

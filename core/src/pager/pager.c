@@ -552,7 +552,7 @@ static void vbit_clear(sdb_env *env, pgno_t p, uint32_t n)
     }
 }
 
-static void map_prefetch(const uint8_t *m, size_t len);
+static void map_prefetch_once(sdb_env *env, pgno_t pgno, const uint8_t *m, size_t len);
 
 static int read_main(sdb_env *env, pgno_t pgno, uint8_t *buf, size_t len)
 {
@@ -562,7 +562,7 @@ static int read_main(sdb_env *env, pgno_t pgno, uint8_t *buf, size_t len)
         uint64_t fsz = env->file_size;
         pthread_mutex_unlock(&env->mu);
         if (off + len <= fsz) {
-            map_prefetch(env->map + off, len);
+            map_prefetch_once(env, pgno, env->map + off, len);
             memcpy(buf, env->map + off, len);
             return 0;
         }
@@ -885,12 +885,14 @@ static int read_data(sdb_env *env, streamdb_file *f, uint8_t *buf, size_t len, u
 
 /* A chunk read from the map is the same case as a tree page (map_prefetch):
  * a cold 64 KiB chunk would fault in read_ahead_kb around its first page.
- * Chunks have no checked-once bit, and a residency test of 16 pages costs a
- * microsecond on every warm read, so tbits remembers which chunks this
- * handle has already read (by first page) and only their first read asks.
- * The bit is only a hint: a chunk whose pages the kernel evicted since is
- * read as before, through the fault and its read-around. */
-static void chunk_prefetch(sdb_env *env, pgno_t pgno, const uint8_t *m, size_t len)
+ * So is a page copied out of the map into the page cache (read_main, where
+ * the checked-once bitmap does not apply).  Neither has a checked-once bit,
+ * and a residency test costs a system call (a microsecond for 16 pages) on
+ * every warm read, so tbits remembers which chunks and pages this handle has
+ * already asked for (by first page) and only the first read asks.  The bit
+ * is only a hint: pages the kernel evicted since are read as before, through
+ * the fault and its read-around. */
+static void map_prefetch_once(sdb_env *env, pgno_t pgno, const uint8_t *m, size_t len)
 {
     if (!env->tbits || (uint64_t)pgno >= env->bitslen * 8)
         return;
@@ -938,7 +940,7 @@ int sdb_read_chunk(sdb_env *env, const sdb_view *v, pgno_t pgno, uint32_t len, u
             pthread_mutex_unlock(&env->mu);
             if (off + len <= fsz && (!v->nowait || map_resident(env->map + off, len))) {
                 if (!v->nowait)
-                    chunk_prefetch(env, pgno, env->map + off, len);
+                    map_prefetch_once(env, pgno, env->map + off, len);
                 if (mapped)
                     *mapped = env->map + off;
                 else
