@@ -53,6 +53,26 @@ static void doc_path(char *p, size_t cap, unsigned i) {
     snprintf(p, cap, "/cold/level%04u/asset%07u", i / 1000, i);
 }
 
+/* Evicts the database at dbpath, then opens it and gets path into got (cap
+ * bytes), which must equal want (wlen bytes).  Returns the bytes the storage
+ * layer read meanwhile, checked against bound. */
+static long long cold_get(const char *dbpath, const char *walpath, const streamdb_config *cfg,
+                          const char *path, uint8_t *got, size_t cap, const uint8_t *want,
+                          size_t wlen, long long bound) {
+    REQUIRE(evict(dbpath) == 0 && evict(walpath) == 0);
+    long long r0 = read_bytes();
+    streamdb *db = tu_open_cfg(dbpath, cfg);
+    size_t len = 0;
+    CHECK_OK(db, streamdb_get_into(db, path, strlen(path), 0, got, cap, &len));
+    long long used = read_bytes() - r0;
+    CHECK(len == wlen && !memcmp(got, want, wlen));
+    CHECKF(used <= bound, "a cold open + get of %s (%zu bytes) read %lld bytes from the device "
+           "(bound %lld; the file is %lld)", path, wlen, used, bound, tu_file_size(dbpath));
+    if (getenv("STREAMDB_COLD_VERBOSE")) printf("  %s: %lld bytes\n", path, used);
+    CHECK_OK(db, streamdb_close(db));
+    return used;
+}
+
 int main(void) {
     tu_init("cold_read");
     unsigned ndocs = getenv("STREAMDB_COLD_DOCS") ? (unsigned)atoi(getenv("STREAMDB_COLD_DOCS")) : 50000;
@@ -98,31 +118,21 @@ int main(void) {
         return 77;
     }
 
-    const long long bound = 512 * 1024;
     long long worst = 0;
     for (int k = 0; k < 5; k++) {
         unsigned i = (unsigned)(((uint64_t)k * 7919u * 1000003u + 17u) % ndocs);
-        REQUIRE(evict(dbpath) == 0 && evict(walpath) == 0);
-        r0 = read_bytes();
-        db = tu_open_cfg(dbpath, &cfg);
         doc_path(p, sizeof p, i);
         uint8_t got[128];
-        size_t len = 0;
-        CHECK_OK(db, streamdb_get_into(db, p, strlen(p), 0, got, sizeof got, &len));
-        long long used = read_bytes() - r0;
         tu_fill(doc, sizeof doc, i, 0);
-        CHECK(len == sizeof doc && !memcmp(got, doc, sizeof doc));
-        CHECKF(used <= bound, "a cold open + get of %s read %lld bytes from the device "
-               "(bound %lld; the file is %lld)", p, used, bound, fsize);
+        long long used = cold_get(dbpath, walpath, &cfg, p, got, sizeof got, doc, sizeof doc,
+                                  512 * 1024);
         if (used > worst) worst = used;
-        if (getenv("STREAMDB_COLD_VERBOSE")) printf("  %s: %lld bytes\n", p, used);
-        CHECK_OK(db, streamdb_close(db));
     }
     printf("cold_read: %u documents, %lld-byte file; a cold open + get read at most %lld bytes\n",
            ndocs, fsize, worst);
 
     /* The same for documents of one 64 KiB chunk, which a point read takes
-     * from the map too (chunk_prefetch). */
+     * from the map too (map_prefetch_once). */
     const char *bigpath = tu_path("big.db");
     const char *bigwal = tu_path("big.db-wal");
     const unsigned nbig = 400;
@@ -137,25 +147,15 @@ int main(void) {
     }
     CHECK_OK(db, streamdb_close(db));
     long long bsize = tu_file_size(bigpath);
-    const long long bigbound = 640 * 1024;
     long long bworst = 0;
     static uint8_t want[65536], got[65536];
     for (int k = 0; k < 5; k++) {
         unsigned i = (unsigned)(((uint64_t)k * 104729u + 31u) % nbig);
-        REQUIRE(evict(bigpath) == 0 && evict(bigwal) == 0);
-        r0 = read_bytes();
-        db = tu_open_cfg(bigpath, &cfg);
         snprintf(p, sizeof p, "/big/%04u", i);
-        size_t len = 0;
-        CHECK_OK(db, streamdb_get_into(db, p, strlen(p), 0, got, sizeof got, &len));
-        long long used = read_bytes() - r0;
         tu_fill(want, sizeof want, 1000000u + i, 0);
-        CHECK(len == sizeof want && !memcmp(got, want, sizeof want));
-        CHECKF(used <= bigbound, "a cold open + get of 64 KiB %s read %lld bytes from the device "
-               "(bound %lld; the file is %lld)", p, used, bigbound, bsize);
+        long long used = cold_get(bigpath, bigwal, &cfg, p, got, sizeof got, want, sizeof want,
+                                  640 * 1024);
         if (used > bworst) bworst = used;
-        if (getenv("STREAMDB_COLD_VERBOSE")) printf("  %s: %lld bytes\n", p, used);
-        CHECK_OK(db, streamdb_close(db));
     }
     printf("cold_read: %u x 64 KiB, %lld-byte file; a cold open + get read at most %lld bytes\n",
            nbig, bsize, bworst);
