@@ -411,6 +411,13 @@ SDB_HIDDEN int sdb_bt_get(sdb_env *env, const sdb_view *v, pgno_t root, const ui
                           size_t klen, uint8_t *val, size_t valcap, size_t *vlen);
 SDB_HIDDEN int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
                           const uint8_t *val, size_t vlen, int *replaced);
+/* sdb_bt_put that never replaces: STREAMDB_ERR_EXISTS (no message set, no
+ * page dirtied) when key is there, with its value copied to old (at most
+ * oldcap bytes) and its length in *oldlen; 0 once inserted.  One descent
+ * where a lookup and then a put took two. */
+SDB_HIDDEN int sdb_bt_insert(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key,
+                             size_t klen, const uint8_t *val, size_t vlen, uint8_t *old,
+                             size_t oldcap, size_t *oldlen);
 SDB_HIDDEN int sdb_bt_del(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen);
 SDB_HIDDEN int sdb_bt_seek(sdb_cursor_bt *c, sdb_env *env, const sdb_view *v, pgno_t root,
                            const uint8_t *key, size_t klen);

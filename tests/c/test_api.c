@@ -627,6 +627,67 @@ static void test_crc32c_shift(void) {
     free(sh);
 }
 
+/* A rewrite finds its path in the same descent that would bind a new one
+ * (sdb_bt_insert): it keeps the document's id and takes the next version,
+ * whether the path's leaf is clean or already dirty in the transaction, and
+ * leaves the id clock alone, so a document created after many rewrites gets
+ * an id whose time is the wall clock's, not one step ahead per rewrite. */
+static uint64_t id_ms(const uint8_t *id) {
+    uint64_t ms = 0;
+    for (int i = 0; i < 6; i++) ms = ms << 8 | id[i];
+    return ms;
+}
+
+static void test_rewrite_finds_path(void) {
+    streamdb *db = tu_open(tu_path("rewrite.db"));
+    char p[64];
+    uint8_t ids[400][16], id[16];
+    /* enough paths for a path tree of several leaves */
+    CHECK_OK(db, streamdb_begin_transaction(db));
+    for (int i = 0; i < 400; i++) {
+        snprintf(p, sizeof p, "/rewrite/%04d/with/a/longer/path/name", i);
+        CHECK_OK(db, streamdb_write_document(db, p, "x", 1, ids[i]));
+        if (i % 7 == 0) {   /* again in the same transaction: a dirty leaf */
+            CHECK_OK(db, streamdb_write_document(db, p, "yy", 2, id));
+            CHECK(memcmp(id, ids[i], 16) == 0);
+        }
+    }
+    CHECK_OK(db, streamdb_commit_transaction(db));
+    struct timespec t1;
+    /* rewrites in later commits: clean leaves */
+    for (int r = 0; r < 3; r++) {
+        CHECK_OK(db, streamdb_begin_transaction(db));
+        for (int i = 0; i < 400; i += 3) {
+            snprintf(p, sizeof p, "/rewrite/%04d/with/a/longer/path/name", i);
+            CHECK_OK(db, streamdb_write_document(db, p, "zzz", 3, id));
+            CHECK(memcmp(id, ids[i], 16) == 0);
+        }
+        CHECK_OK(db, streamdb_commit_transaction(db));
+    }
+    CHECK_OK(db, streamdb_write_document(db, "/rewrite/new", "n", 1, id));
+    clock_gettime(CLOCK_REALTIME, &t1);
+    uint64_t now_ms = (uint64_t)t1.tv_sec * 1000 + (uint64_t)t1.tv_nsec / 1000000;
+    /* 400 creations step the id clock by at most 400 ms; 402 rewrites must
+     * not step it at all */
+    CHECKF(id_ms(id) <= now_ms + 401, "new id at %" PRIu64 " ms, clock %" PRIu64 " ms",
+           id_ms(id), now_ms);
+    CHECK(id_ms(id) > id_ms(ids[399]));
+    for (int i = 0; i < 400; i++) {
+        snprintf(p, sizeof p, "/rewrite/%04d/with/a/longer/path/name", i);
+        streamdb_doc_info info;
+        CHECK_OK(db, streamdb_stat(db, p, strlen(p), 0, &info));
+        uint64_t want = 1 + (i % 7 == 0) + (i % 3 == 0 ? 3 : 0);
+        CHECKF(info.version == want && memcmp(info.id, ids[i], 16) == 0,
+               "%s: version %" PRIu64 ", wanted %" PRIu64, p, info.version, want);
+        CHECK(info.size == (i % 3 == 0 ? 3u : i % 7 == 0 ? 2u : 1u));
+    }
+    streamdb_stats st;
+    CHECK_OK(db, streamdb_calculate_statistics(db, &st));
+    CHECK(st.path_count == 401 && st.document_count == 401);
+    tu_check_db(db);
+    CHECK_OK(db, streamdb_close(db));
+}
+
 int main(void) {
     tu_init("api");
     test_crc32c();
@@ -647,5 +708,6 @@ int main(void) {
     test_config_api();
     test_quick_mode_and_log();
     test_autocheckpoint_and_nosync();
+    test_rewrite_finds_path();
     tu_finish();
 }

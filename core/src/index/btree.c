@@ -603,8 +603,16 @@ static int nb_store(sdb_env *env, sdb_wtxn *w, nodebuf *nb, pgno_t pgno, int hin
 
 /* ---- insert ---- */
 
+/* put_rec's no-overwrite mode (sdb_bt_insert): an existing entry is left as
+ * it is and its value copied out (at most cap bytes; len gets its length). */
+typedef struct keep {
+    uint8_t *val;
+    size_t cap, len;
+} keep;
+
 static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint8_t *key,
-                   size_t klen, const uint8_t *val, size_t vlen, int *replaced, split *out)
+                   size_t klen, const uint8_t *val, size_t vlen, int *replaced, keep *kp,
+                   split *out)
 {
     memset(out, 0, sizeof *out);   /* every return leaves a valid (maybe empty) split */
     if (depth >= SDB_BT_MAXDEPTH)
@@ -615,6 +623,25 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         return rc;
     if (pg.data[4] == SDB_PT_LEAF) {
         uint8_t *d;
+        if (kp) {
+            /* looked up in the clean page: a key that is there already
+             * dirties nothing (an append is told by one compare) */
+            int exact;
+            int i = node_lower_w(pg.data, env->psize, key, klen, &exact, &err);
+            const uint8_t *suf, *vv;
+            size_t sl, vl;
+            if (!err && exact && node_ent(pg.data, env->psize, i, &suf, &sl, &vv, &vl))
+                err = 1;
+            if (!err && exact) {
+                kp->len = vl;
+                if (kp->val)
+                    memcpy(kp->val, vv, vl < kp->cap ? vl : kp->cap);
+            }
+            if (err || exact) {
+                sdb_page_put(env, &pg);
+                return err ? corrupt_node(pgno) : STREAMDB_ERR_EXISTS;
+            }
+        }
         sdb_page_put(env, &pg);
         rc = sdb_page_dirty(env, w, pgno, &d);
         if (rc)
@@ -636,7 +663,7 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         sdb_page_put(env, &pg);
         if (err)
             return corrupt_node(pgno);
-        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, &sub);
+        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, kp, &sub);
         if (rc || !sub.n) {
             split_free(&sub);
             memset(out, 0, sizeof *out);
@@ -728,8 +755,8 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
     return rc;
 }
 
-int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
-               const uint8_t *val, size_t vlen, int *replaced)
+static int bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
+                  const uint8_t *val, size_t vlen, int *replaced, keep *kp)
 {
     int dummy;
     if (!replaced)
@@ -750,7 +777,7 @@ int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
         return 0;
     }
     split s;
-    rc = put_rec(env, w, *root, 0, key, klen, val, vlen, replaced, &s);
+    rc = put_rec(env, w, *root, 0, key, klen, val, vlen, replaced, kp, &s);
     if (rc || !s.n) {
         split_free(&s);
         return rc;
@@ -786,6 +813,22 @@ int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
     sdb_free(cbuf);
     nb_free(&nb);
     split_free(&s);
+    return rc;
+}
+
+int sdb_bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
+               const uint8_t *val, size_t vlen, int *replaced)
+{
+    return bt_put(env, w, root, key, klen, val, vlen, replaced, NULL);
+}
+
+int sdb_bt_insert(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
+                  const uint8_t *val, size_t vlen, uint8_t *old, size_t oldcap, size_t *oldlen)
+{
+    keep k = {old, oldcap, 0};
+    int rc = bt_put(env, w, root, key, klen, val, vlen, NULL, &k);
+    if (rc == STREAMDB_ERR_EXISTS && oldlen)
+        *oldlen = k.len;
     return rc;
 }
 
