@@ -35,6 +35,7 @@ typedef uint32_t pgno_t;
 #define SDB_MAGIC "StreamDb format\0"   /* 16 bytes */
 #define SDB_PAGE_HDR 64                 /* every typed page starts with this */
 #define SDB_CHUNK 65536u                /* logical chunk size of large documents */
+#define SDB_WBUF_MAX SDB_CHUNK          /* one-shot writes up to this size copy into env->wbuf */
 #define SDB_CHUNK_ENTRY 16              /* pgno, stored length, crc, flags */
 #define SDB_CHUNK_ENTRY_CRYPT 48        /* + nonce (12), tag (16), padding (4) */
 #define SDB_FEAT_SNAPPY 1u              /* chunks may be snappy-compressed */
@@ -317,6 +318,13 @@ struct sdb_env {
     uint64_t fresh_direct;        /* [F10] fresh-page threshold; tests: STREAMDB_TEST_FRESH_DIRECT */
     struct sdb_dirty *dpool;      /* spare dirty-page buffers (writer lock) */
     uint32_t ndpool;
+    /* the writer's scratch (writer lock), kept from one document to the
+     * next instead of allocated and freed for each: the version record
+     * sdb_docw_commit builds and its encoding, and the copy a one-shot write
+     * takes of a document of up to SDB_WBUF_MAX bytes */
+    struct sdb_vrec *wvrec;
+    uint8_t *wval;
+    uint8_t *wbuf;
     long killcount;
     atomic_uint_fast64_t prefetch_hits;
 };

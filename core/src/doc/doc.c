@@ -563,9 +563,12 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
             size_t nc = d->bufcap ? d->bufcap * 2
                                   : (d->size_hint && d->size_hint < full ? d->size_hint : full);
             nc = nc < want ? want : nc > full ? full : nc;
-            uint8_t *nb = sdb_realloc(d->buf, nc);
+            uint8_t *nb = d->borrowed ? sdb_malloc(nc) : sdb_realloc(d->buf, nc);
             if (!nb)
                 return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
+            if (d->borrowed && d->buflen)
+                memcpy(nb, d->buf, d->buflen);
+            d->borrowed = 0;
             d->buf = nb;
             d->bufcap = nc;
         }
@@ -610,7 +613,8 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
 
 void sdb_docw_free(sdb_docw *d)
 {
-    sdb_free(d->buf);
+    if (!d->borrowed)
+        sdb_free(d->buf);
     sdb_free(d->chunks);
     memset(d, 0, sizeof *d);
 }
@@ -766,16 +770,20 @@ static int prune_versions(sdb_env *env, sdb_wtxn *w, const uint8_t *id, uint32_t
 int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, size_t plen,
                     uint8_t *id_out)
 {
-    /* not calloc: only the fields are cleared; inl holds inl_len bytes that
-     * are always written before use, and zeroing all 2 KiB of it cost more
-     * than the rest of a small document's record */
-    sdb_vrec *r = sdb_malloc(sizeof *r);
-    uint8_t *val = sdb_malloc(sizeof r->inl + SDB_VREC_HDR);
-    if (!r || !val) {
-        sdb_free(r);
-        sdb_free(val);
+    /* the record and its encoding live in the writer's scratch (the caller
+     * holds the writer lock), allocated once: a malloc and free of each
+     * for every document were 4% of a batch of 1 KiB inserts.  Only the
+     * fields are cleared; inl holds inl_len bytes that are always written
+     * before use, and zeroing all 2 KiB of it cost more than the rest of a
+     * small document's record */
+    if (!env->wvrec)
+        env->wvrec = sdb_malloc(sizeof *env->wvrec);
+    if (!env->wval)
+        env->wval = sdb_malloc(sizeof env->wvrec->inl + SDB_VREC_HDR);
+    if (!env->wvrec || !env->wval)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
-    }
+    sdb_vrec *r = env->wvrec;
+    uint8_t *val = env->wval;
     memset(r, 0, offsetof(sdb_vrec, inl));
     r->inl_len = 0;
     int rc = 0;
@@ -861,8 +869,6 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         rc = prune_versions(env, w, id, env->cfg.versions_to_keep);
     if (!rc && id_out)
         memcpy(id_out, id, 16);
-    sdb_free(r);
-    sdb_free(val);
     return rc;
 }
 

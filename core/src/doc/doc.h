@@ -73,6 +73,7 @@ typedef struct sdb_docw {
     uint64_t stored;
     uint8_t *buf;          /* the first chunks, kept until the route is known */
     size_t buflen, bufcap;
+    int borrowed;          /* buf is the env's scratch (env->wbuf): never freed here */
     int direct;
     sdb_chunk *chunks;
     uint32_t nchunks, capchunks;

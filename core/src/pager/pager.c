@@ -2431,6 +2431,11 @@ static int env_validate_config(streamdb_config *c)
 static void env_free(sdb_env *env)
 {
     dpool_free(env);
+    if (env->wbuf)
+        explicit_bzero(env->wbuf, SDB_WBUF_MAX);   /* the last document written */
+    sdb_free(env->wbuf);
+    sdb_free(env->wvrec);
+    sdb_free(env->wval);
     sdb_free(env->body_shift);
     sdb_async_shutdown(env);
     sdb_async_destroy(env);
