@@ -350,6 +350,10 @@ struct sdb_wtxn {
     int paths_changed;            /* the path tree changed: the path cache must forget */
     uint64_t wal_data_bytes;      /* chunk data this transaction sent through the log */
     int failed;                   /* an operation failed: commit refused */
+    /* btree.c: the rightmost leaf of the path tree [0] and the document tree
+     * [1] while root is theirs, where a batch of new documents appends
+     * without a descent (leaf 0: none known; see bt_append) */
+    struct { pgno_t root, leaf; } rleaf[2];
 };
 
 /* ---- pager (pager/pager.c) ---- */

@@ -610,9 +610,12 @@ typedef struct keep {
     size_t cap, len;
 } keep;
 
+/* rm: pgno is on the tree's rightmost path (the root, or the last child of a
+ * node on it); *rleaf gets pgno when it is a leaf on that path that took the
+ * entry without splitting, else stays 0. */
 static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint8_t *key,
                    size_t klen, const uint8_t *val, size_t vlen, int *replaced, keep *kp,
-                   split *out)
+                   int rm, pgno_t *rleaf, split *out)
 {
     memset(out, 0, sizeof *out);   /* every return leaves a valid (maybe empty) split */
     if (depth >= SDB_BT_MAXDEPTH)
@@ -647,8 +650,11 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         if (rc)
             return rc;
         memset(out, 0, sizeof *out);
-        if (fast_put(d, env->psize, key, klen, val, vlen, replaced))
+        if (fast_put(d, env->psize, key, klen, val, vlen, replaced)) {
+            if (rm)
+                *rleaf = pgno;
             return 0;
+        }
         pg.data = d;   /* decode the dirty copy below (no cache entry to put) */
         pg.entry = NULL;
     }
@@ -660,10 +666,12 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
         /* descend first: the branch is decoded only if the child split */
         slot = branch_slot_w(pg.data, env->psize, key, klen, &err);
         child = err ? 0 : branch_child(pg.data, env->psize, slot, &err);
+        int last = slot == node_n(pg.data);
         sdb_page_put(env, &pg);
         if (err)
             return corrupt_node(pgno);
-        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, kp, &sub);
+        rc = put_rec(env, w, child, depth + 1, key, klen, val, vlen, replaced, kp, rm && last,
+                     rleaf, &sub);
         if (rc || !sub.n) {
             split_free(&sub);
             memset(out, 0, sizeof *out);
@@ -752,7 +760,47 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
     }
     rc = nb_store(env, w, &nb, pgno, pos, out);
     nb_free(&nb);
+    if (!rc && rm && !out->n)
+        *rleaf = pgno;   /* re-encoded in place, not split */
     return rc;
+}
+
+/* Which of the transaction's rightmost-leaf slots serves the tree at root
+ * (-1: none; only the two trees of the meta have one). */
+static int rleaf_slot(sdb_wtxn *w, const pgno_t *root)
+{
+    return root == &w->view.meta.path_root ? 0 : root == &w->view.meta.doc_root ? 1 : -1;
+}
+
+/*
+ * An append without a descent: a key above every key of the tree's rightmost
+ * leaf belongs in that leaf (it covers everything from its separator up), so
+ * when the entry fits there it goes in with no branch visited.  1: done;
+ * 0: not an append to that leaf, or it does not fit (the caller descends);
+ * < 0: an error.  The leaf is known rightmost because only a full descent
+ * names it (put_rec's rleaf) and it stays rightmost until it splits (put_rec
+ * then names no leaf) or an entry is deleted (sdb_bt_del forgets it).  The
+ * page is looked at before it is dirtied, so a key that does not append
+ * dirties nothing here.
+ */
+static int bt_append(sdb_env *env, sdb_wtxn *w, pgno_t leaf, const uint8_t *key, size_t klen,
+                     const uint8_t *val, size_t vlen)
+{
+    sdb_page pg;
+    int rc = get_node(env, &w->view, leaf, &pg), err = 0, exact = 0;
+    if (rc)
+        return rc;
+    int append = pg.data[4] == SDB_PT_LEAF && node_n(pg.data) > 0 &&
+                 node_lower_w(pg.data, env->psize, key, klen, &exact, &err) == node_n(pg.data) &&
+                 !exact && !err;
+    sdb_page_put(env, &pg);
+    if (!append)
+        return 0;
+    uint8_t *d;
+    if ((rc = sdb_page_dirty(env, w, leaf, &d)))
+        return rc;
+    int replaced = 0;
+    return fast_put(d, env->psize, key, klen, val, vlen, &replaced);
 }
 
 static int bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size_t klen,
@@ -776,8 +824,23 @@ static int bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, s
         *root = p;
         return 0;
     }
+    int rs = rleaf_slot(w, root);
+    if (rs >= 0 && w->rleaf[rs].leaf && w->rleaf[rs].root == *root) {
+        rc = bt_append(env, w, w->rleaf[rs].leaf, key, klen, val, vlen);
+        if (rc) {
+            if (rc < 0)
+                w->rleaf[rs].leaf = 0;
+            return rc < 0 ? rc : 0;
+        }
+    }
     split s;
-    rc = put_rec(env, w, *root, 0, key, klen, val, vlen, replaced, kp, &s);
+    pgno_t rl = 0;
+    rc = put_rec(env, w, *root, 0, key, klen, val, vlen, replaced, kp, 1, &rl, &s);
+    if (rs >= 0 && rc != STREAMDB_ERR_EXISTS) {
+        /* a split of the root splits the leaf below it too: rl is 0 then */
+        w->rleaf[rs].root = *root;
+        w->rleaf[rs].leaf = rc ? 0 : rl;
+    }
     if (rc || !s.n) {
         split_free(&s);
         return rc;
@@ -943,6 +1006,8 @@ int sdb_bt_del(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, size
 {
     if (!*root)
         return STREAMDB_ERR_NOT_FOUND;
+    /* a delete may empty, merge or free the rightmost leaf: forget it */
+    w->rleaf[0].leaf = w->rleaf[1].leaf = 0;
     int emptied;
     pgno_t only;
     int rc = del_rec(env, w, *root, 0, key, klen, &emptied, &only);
