@@ -31,7 +31,11 @@
  *  - A version argument (int64_t version) selects what a read sees:
  *    0 = the current version, a negative number counts back (-1 = the previous
  *    version), a positive number names a version exactly.
- *  - Document ids are 16 bytes (a UUID, version 7 layout: time-ordered).
+ *  - Document ids are 16 bytes (a UUID, version 7 layout: time-ordered).  The
+ *    first 48 bits are the creation's Unix time in milliseconds, the next 12
+ *    (after the version) a sequence number within that millisecond; each id
+ *    sorts after every earlier one in the same database, even if the clock
+ *    steps back (it then carries the last millisecond used, or the next).
  *
  * The user's obligations.
  *  - Threads: one streamdb handle may be used from many threads at once.

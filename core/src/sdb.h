@@ -318,6 +318,10 @@ struct sdb_env {
     uint64_t fresh_direct;        /* [F10] fresh-page threshold; tests: STREAMDB_TEST_FRESH_DIRECT */
     struct sdb_dirty *dpool;      /* spare dirty-page buffers (writer lock) */
     uint32_t ndpool;
+    /* doc.c, new_id (writer lock): the last sequence number given to an id
+     * of millisecond id_ms in this process (valid while id_ms is nonzero) */
+    uint64_t id_ms;
+    uint32_t id_seq;
     /* the writer's scratch (writer lock), kept from one document to the
      * next instead of allocated and freed for each: the version record
      * sdb_docw_commit builds and its encoding, and the copy a one-shot write

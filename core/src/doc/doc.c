@@ -696,15 +696,30 @@ static int write_map(sdb_env *env, sdb_wtxn *w, const sdb_docw *d, pgno_t *root_
 
 static void new_id(sdb_env *env, sdb_wtxn *w, uint64_t now_ns, uint8_t *id)
 {
-    /* UUID version 7: 48-bit ms timestamp, then random bits; the clock in
-     * the meta keeps ids increasing even if the wall clock steps back (and
-     * steps it by a millisecond per id, so ids never repeat).  now_ns is the
-     * caller's clock reading: one per document (a clock read was 3% of a
-     * batch of 1 KiB inserts when each use took its own). */
-    uint64_t ms = now_ns / 1000000;
-    if (ms <= w->view.meta.id_clock)
-        ms = w->view.meta.id_clock + 1;
+    /* UUID version 7 (RFC 9562): a 48-bit ms timestamp, a 12-bit sequence
+     * number in rand_a (its method 1), then random bits.  Ids only increase:
+     * the clock in the meta is the last id's millisecond, and an id in that
+     * millisecond takes the next sequence number, or, when this process has
+     * not numbered that millisecond (after a reopen) or has used all 4,096,
+     * the next millisecond.  So the timestamp is the wall clock's unless more
+     * than 4,096 ids a millisecond are made or the clock steps back; when it
+     * stepped one millisecond per id, a batch of 100,000 documents took ids
+     * 100 seconds ahead.  now_ns is the caller's clock reading: one per
+     * document (a clock read was 3% of a batch of 1 KiB inserts when each use
+     * took its own). */
+    uint64_t ms = now_ns / 1000000, clock = w->view.meta.id_clock;
+    uint32_t seq = 0;
+    if (ms <= clock) {
+        if (env->id_ms == clock && env->id_seq < 0xfff) {
+            ms = clock;
+            seq = env->id_seq + 1;
+        } else {
+            ms = clock + 1;
+        }
+    }
     w->view.meta.id_clock = ms;
+    env->id_ms = ms;
+    env->id_seq = seq;
     uint8_t rnd[10];
     uint64_t x = now_ns ^ ((uint64_t)(uintptr_t)w << 17) ^ w->txnid * 0x9E3779B97F4A7C15ull;
     for (int i = 0; i < 10; i++) {
@@ -716,7 +731,8 @@ static void new_id(sdb_env *env, sdb_wtxn *w, uint64_t now_ns, uint8_t *id)
     for (int i = 0; i < 6; i++)
         id[i] = (uint8_t)(ms >> (40 - 8 * i));
     memcpy(id + 6, rnd, 10);
-    id[6] = (uint8_t)(0x70 | (id[6] & 0x0f));
+    id[6] = (uint8_t)(0x70 | seq >> 8);
+    id[7] = (uint8_t)seq;
     id[8] = (uint8_t)(0x80 | (id[8] & 0x3f));
 }
 
@@ -825,7 +841,8 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
         /* bind the path to a new id unless it is bound already: one descent
          * of the path tree (a lookup before the put was 5% of a batch of new
          * 1 KiB documents); the id clock moves only for an id that is used */
-        uint64_t clock = w->view.meta.id_clock;
+        uint64_t clock = w->view.meta.id_clock, id_ms = env->id_ms;
+        uint32_t id_seq = env->id_seq;
         uint8_t cur[16];
         size_t vl = 0;
         new_id(env, w, r->modified, id);
@@ -833,6 +850,8 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
                            cur, sizeof cur, &vl);
         if (rc == STREAMDB_ERR_EXISTS) {
             w->view.meta.id_clock = clock;
+            env->id_ms = id_ms;
+            env->id_seq = id_seq;
             exists = 1;
             rc = vl == 16 ? 0 : sdb_err(STREAMDB_ERR_CORRUPT, "path entry of %zu bytes", vl);
             memcpy(id, cur, 16);
