@@ -247,7 +247,11 @@ int sdb_bt_get(sdb_env *env, const sdb_view *v, pgno_t root, const uint8_t *key,
         }
         const uint8_t *suf, *vv;
         size_t sl, vl;
-        node_ent(pg.data, env->psize, i, &suf, &sl, &vv, &vl);
+        if (node_ent(pg.data, env->psize, i, &suf, &sl, &vv, &vl)) {
+            /* the search bounded the key, not the value */
+            sdb_page_put(env, &pg);
+            return corrupt_node(p);
+        }
         *vlen = vl;
         if (val)
             memcpy(val, vv, vl < valcap ? vl : valcap);
@@ -313,9 +317,9 @@ static int nb_decode(nodebuf *nb, const uint8_t *p, uint32_t psize, pgno_t pgno)
         return sdb_err(STREAMDB_ERR_NOMEM, "out of memory");
     uint8_t *a = nb->arena;
     for (int i = 0; i < n; i++) {
-        const uint8_t *suf, *val;
-        size_t sl, vl;
-        node_ent(p, psize, i, &suf, &sl, &val, &vl);
+        const uint8_t *suf = NULL, *val = NULL;
+        size_t sl = 0, vl = 0;
+        node_ent(p, psize, i, &suf, &sl, &val, &vl);   /* checked by the loop above */
         memcpy(a, node_prefix(p), plen);
         memcpy(a + plen, suf, sl);
         memcpy(a + plen + sl, val, vl);
@@ -369,12 +373,12 @@ static size_t span_fast(const ent *e, const size_t *sums, int a, int b)
 }
 
 
-static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const ent *e, int a, int b)
+/* Encodes entries [a, b) into p with a prefix of pl bytes, which every key
+ * of them must share. */
+static void encode_pl(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const ent *e, int a,
+                      int b, size_t pl)
 {
     int n = b - a;
-    size_t pl = n ? piece_plen(e, a, b) : 0;
-    if (pl > 65535)
-        pl = 65535;
     size_t used = 0;
     for (int i = a; i < b; i++)
         used += 4 + (e[i].kl - pl) + e[i].vl;
@@ -400,6 +404,12 @@ static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const 
         memcpy(p + off + 4 + sl, e[i].v, e[i].vl);
     }
     wr16(p + 6, (uint16_t)(psize - off));   /* bytes used at the end */
+}
+
+static void encode(uint8_t *p, uint32_t psize, int leaf, pgno_t leftmost, const ent *e, int a, int b)
+{
+    size_t pl = b > a ? piece_plen(e, a, b) : 0;
+    encode_pl(p, psize, leaf, leftmost, e, a, b, pl > 65535 ? 65535 : pl);
 }
 
 /* Content area start of an encoded node (entries live in [start, psize)). */
@@ -483,6 +493,72 @@ static int split_push(split *s, const uint8_t *k, size_t kl, pgno_t page)
     s->pages[s->n] = page;
     s->n++;
     return 0;
+}
+
+/* How many bytes key shares with the node key of prefix d[N_HDR, +pl) and
+ * suffix suf (sl bytes). */
+static size_t lcp_node_key(const uint8_t *d, size_t pl, const uint8_t *suf, size_t sl,
+                           const uint8_t *key, size_t klen)
+{
+    size_t c = 0, m = klen < pl ? klen : pl;
+    while (c < m && key[c] == d[N_HDR + c])
+        c++;
+    if (c < pl)
+        return c;
+    size_t j = 0, m2 = klen - pl < sl ? klen - pl : sl;
+    while (j < m2 && key[pl + j] == suf[j])
+        j++;
+    return pl + j;
+}
+
+/*
+ * An append that does not fit its leaf d (the dirty copy) even re-encoded:
+ * the key alone goes to a new leaf on the right, and the full leaf stays as
+ * it is.  That is the split nb_store makes for an append (the last cut that
+ * fits keeps every old entry on the left), without decoding the leaf and
+ * encoding it again.  The new leaf's prefix is short enough for the next
+ * appends to fit it in place.  A leaf with dead space (entries replaced in place) is left to the
+ * re-encode, which may make room without a split.  1: done, *np the new
+ * leaf, the split in out; 0: not such an append; < 0: an error.
+ */
+static int append_split(sdb_env *env, sdb_wtxn *w, const uint8_t *d, const uint8_t *key,
+                        size_t klen, const uint8_t *val, size_t vlen, pgno_t *np, split *out)
+{
+    uint32_t ps = env->psize;
+    int n = node_n(d), exact, err = 0;
+    size_t pl = node_plen(d);
+    if (n < 1 || node_lower_w(d, ps, key, klen, &exact, &err) != n || exact || err)
+        return 0;
+    size_t live = 0, sl = 0, vl, first = 0;
+    const uint8_t *suf = NULL, *vv;
+    for (int i = 0; i < n; i++) {
+        if (node_ent(d, ps, i, &suf, &sl, &vv, &vl))
+            return 0;   /* the re-encode reports it */
+        if (i == 0)
+            first = lcp_node_key(d, pl, suf, sl, key, klen);
+        live += 4 + sl + vl;
+    }
+    if (live != rd16(d + 6))
+        return 0;
+    /* the leaf re-encoded with the key (span_fast's sum: its prefix is what
+     * the first and the new key share) fits: nb_store splits nothing */
+    if (N_HDR + 2 * (size_t)n + live + (size_t)n * pl + 6 + klen + vlen - (size_t)n * first <= ps)
+        return 0;
+    /* the new leaf's prefix: what the key shares with the full leaf's first
+     * key, which the keys after it are likely to share too.  With what it
+     * shares with the last key (piece_plen's rule for a piece of a split),
+     * the document tree's next append (the next id) missed that prefix and
+     * re-encoded the new leaf after each split. */
+    size_t c = first;
+    uint8_t *nd;
+    int rc = sdb_page_new(env, w, np, &nd);
+    if (!rc)
+        rc = split_push(out, key, klen, *np);
+    if (rc)
+        return rc;
+    ent e = {key, klen, val, vlen};
+    encode_pl(nd, ps, 1, 0, &e, 0, 1, c > 65535 ? 65535 : c);
+    return 1;
 }
 
 /*
@@ -654,6 +730,14 @@ static int put_rec(sdb_env *env, sdb_wtxn *w, pgno_t pgno, int depth, const uint
             if (rm)
                 *rleaf = pgno;
             return 0;
+        }
+        pgno_t np;
+        rc = append_split(env, w, d, key, klen, val, vlen, &np, out);
+        if (rc) {
+            /* the new leaf follows the full one: the rightmost, if that was */
+            if (rc > 0 && rm)
+                *rleaf = np;
+            return rc < 0 ? rc : 0;
         }
         pg.data = d;   /* decode the dirty copy below (no cache entry to put) */
         pg.entry = NULL;
