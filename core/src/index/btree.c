@@ -921,7 +921,8 @@ static int bt_put(sdb_env *env, sdb_wtxn *w, pgno_t *root, const uint8_t *key, s
     pgno_t rl = 0;
     rc = put_rec(env, w, *root, 0, key, klen, val, vlen, replaced, kp, 1, &rl, &s);
     if (rs >= 0 && rc != STREAMDB_ERR_EXISTS) {
-        /* a split of the root splits the leaf below it too: rl is 0 then */
+        /* after a split of the root, *root changes below: the slot then names
+         * an old root and goes unused until a descent from the new one */
         w->rleaf[rs].root = *root;
         w->rleaf[rs].leaf = rc ? 0 : rl;
     }
