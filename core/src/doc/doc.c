@@ -520,6 +520,13 @@ static int store_chunk(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *da
         return rc;
     }
     c.crc = sdb_crc32c(0, src, c.len);
+    /* the content CRC, chunk by chunk in document order: a raw full chunk's
+     * own CRC is the CRC of those very bytes, so one combine (a table-free
+     * 32x32 product for 64 KiB) stands for a second pass over them */
+    if (src == data && len == SDB_CHUNK)
+        d->crc = sdb_crc32c_combine(d->crc, c.crc, len);
+    else
+        d->crc = sdb_crc32c(d->crc, data, len);
     if (direct) {
         /* whole pages, so the file never ends mid-page */
         size_t full = (size_t)np * env->psize;
@@ -553,8 +560,10 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
         return sdb_err(STREAMDB_ERR_TOO_LARGE, "document exceeds max_document_size (%llu bytes)",
                        (unsigned long long)d->max_size);
     const size_t keep = (size_t)SDB_DIRECT_MIN_CHUNKS * SDB_CHUNK, full = keep + SDB_CHUNK;
-    /* the content CRC is taken over the core's own copy, never the caller's
-     * buffer, which another thread may change between the two reads */
+    /* every CRC is taken over the core's own copy, never the caller's
+     * buffer, which another thread may change between two reads; the
+     * content CRC is taken as the chunks are stored (store_chunk), or at
+     * the commit of an inline document */
     if (!d->direct) {
         /* room for what this call adds to the buffer: a document of known
          * size gets a buffer of that size, not the full 320 KiB */
@@ -578,7 +587,6 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
         if (!d->direct) {
             size_t n = full - d->buflen < len ? full - d->buflen : len;
             memcpy(d->buf + d->buflen, data, n);
-            d->crc = sdb_crc32c(d->crc, d->buf + d->buflen, n);
             d->buflen += n;
             data += n;
             len -= n;
@@ -597,7 +605,6 @@ int sdb_docw_write(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const uint8_t *data, 
         }
         size_t n = SDB_CHUNK - d->buflen < len ? SDB_CHUNK - d->buflen : len;
         memcpy(d->buf + d->buflen, data, n);
-        d->crc = sdb_crc32c(d->crc, d->buf + d->buflen, n);
         d->buflen += n;
         data += n;
         len -= n;
@@ -805,6 +812,7 @@ int sdb_docw_commit(sdb_env *env, sdb_wtxn *w, sdb_docw *d, const char *path, si
     int rc = 0;
     if (!d->direct && d->size <= env->inline_max) {
         r->flags = SDB_V_INLINE;
+        d->crc = d->size ? sdb_crc32c(0, d->buf, d->size) : 0;
         if (d->size)
             memcpy(r->inl, d->buf, d->size);
         r->inl_len = d->size;
@@ -1139,8 +1147,8 @@ static int doc_visit(void *ctx, const uint8_t *key, size_t kl, const uint8_t *va
             rc = sdb_doc_chunk(env, k->v, r, i, &c);
             if (!rc)
                 rc = own_pages(k, c.pgno, (c.len + env->psize - 1) / env->psize, "chunk");
-            const uint8_t *ptr;
-            uint32_t len;
+            const uint8_t *ptr = NULL;
+            uint32_t len = 0;
             if (!rc)
                 rc = sdb_doc_read_chunk(env, k->v, r, i, buf, &ptr, &len, 2);
             if (!rc)
@@ -1242,8 +1250,8 @@ int sdb_doc_verify(sdb_env *env, const sdb_view *v, const char *prefix, size_t p
             if (!rc && (r->flags & SDB_V_INLINE))
                 crc = sdb_crc32c(0, r->inl, r->size);
             for (uint32_t k = 0; !rc && !(r->flags & SDB_V_INLINE) && k < r->nchunks; k++) {
-                const uint8_t *ptr;
-                uint32_t len;
+                const uint8_t *ptr = NULL;
+                uint32_t len = 0;
                 rc = sdb_doc_read_chunk(env, v, r, k, buf, &ptr, &len, 2);
                 if (!rc)
                     crc = sdb_crc32c(crc, ptr, len);

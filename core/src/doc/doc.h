@@ -69,7 +69,7 @@ SDB_HIDDEN int sdb_doc_read(sdb_env *env, const sdb_view *v, const sdb_vrec *rec
 /* The streaming writer's state (lives inside streamdb_writer). */
 typedef struct sdb_docw {
     uint64_t size;
-    uint32_t crc;
+    uint32_t crc;          /* content CRC of the bytes stored in chunks so far */
     uint64_t stored;
     uint8_t *buf;          /* the first chunks, kept until the route is known */
     size_t buflen, bufcap;
