@@ -1416,20 +1416,24 @@ int sdb_alloc_run(sdb_env *env, sdb_wtxn *w, uint32_t count, int direct, pgno_t 
     pthread_mutex_unlock(&env->mu);
     if (rc)
         return rc;
-    /* A direct run past the end starts on a chunk boundary of the file (64
-     * KiB), so that each 64 KiB chunk write covers whole 64 KiB-aligned
-     * ranges of the page cache, which the kernel can hold as one large folio
-     * each.  On ext4 under Linux 6.18, 256 MiB written so took a third less
-     * time than the same writes 16 KiB off the boundary (writeback_probe in
-     * bench/).  The pages skipped go to the free list, where the commit's own
-     * tree pages or the next small documents take them. */
+    /* A direct run of whole 64 KiB chunks past the end starts on a chunk
+     * boundary of the file, so that each chunk write covers whole 64 KiB-
+     * aligned ranges of the page cache, which the kernel can hold as one
+     * large folio each.  On ext4 under Linux 6.18, 256 MiB written so took a
+     * third less time than the same writes 16 KiB off the boundary
+     * (writeback_probe in bench/).  Shorter runs (a compressed chunk, a
+     * document's tail, a small document stored direct late in a big
+     * transaction) are not aligned: each would leave a gap.  The pages
+     * skipped go to the free list tagged with transaction 0: no state ever
+     * held them, so any allocation, a direct one in this same transaction
+     * too, may take them (the next short runs fill them). */
     uint32_t align = env->psize < SDB_CHUNK ? SDB_CHUNK / env->psize : 1;
-    uint32_t gap = direct ? (align - w->view.meta.npages % align) % align : 0;
+    uint32_t gap = direct && count % align == 0 ? (align - w->view.meta.npages % align) % align : 0;
     if (gap) {
         pgno_t g = 0;
         if ((rc = extend(env, w, gap + count, &g)) != 0)
             return rc;
-        if ((rc = runs_add(w, g, gap, w->txnid)) != 0)
+        if ((rc = runs_add(w, g, gap, 0)) != 0)
             return rc;
         w->view.meta.free_pages += gap;
         *start = g + gap;
