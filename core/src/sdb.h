@@ -49,7 +49,9 @@ typedef uint32_t pgno_t;
 #define SDB_FIRST_PAGE 2                /* pages 0 and 1 are the two meta slots */
 #define SDB_DIRECT_MIN_CHUNKS 4         /* documents of 5 full chunks (320 KiB) or more bypass the log */
 #define SDB_TXN_DIRECT_BYTES (1u << 20) /* ... and so does chunk data past 1 MiB per txn */
-#define SDB_WRITEBACK_BYTES (8u << 20) /* direct data handed to the VFS writeback hint */
+#define SDB_WRITEBACK_MIN (1u << 20)   /* direct data handed to the VFS writeback hint: */
+#define SDB_WRITEBACK_BYTES (8u << 20) /* ... a quarter of the txn's, within these bounds */
+#define SDB_WRITEBACK_GAP (128u << 10) /* a hole up to this size keeps the hint's range going */
 #define SDB_WAL_GROW (64u << 10)        /* the log file grows by zero-filled steps this big */
 #define SDB_FRESH_DIRECT_BYTES (256u << 10) /* a commit with this much in fresh pages writes them in place */
 
@@ -350,6 +352,7 @@ struct sdb_wtxn {
     uint64_t txnid;
     int direct_written;           /* main file holds unsynced chunk data */
     uint64_t wb_lo, wb_hi;        /* direct-written range not yet handed to writeback */
+    uint64_t wb_total;            /* direct bytes this transaction wrote */
     pgno_t base_npages;           /* npages of the state this transaction started from */
     int paths_changed;            /* the path tree changed: the path cache must forget */
     uint64_t wal_data_bytes;      /* chunk data this transaction sent through the log */

@@ -1492,16 +1492,42 @@ int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, si
     if (rc)
         return rc;
     w->direct_written = 1;
-    /* Every SDB_WRITEBACK_BYTES of contiguous direct data, ask the backend to
-     * start writing it out: the device works while the caller produces the
-     * rest, and the commit's sync waits for the tail only. */
-    if (off != w->wb_hi)
-        w->wb_lo = off;
-    w->wb_hi = off + len;
-    if (w->wb_hi - w->wb_lo >= SDB_WRITEBACK_BYTES && env->vfs->version >= 2 &&
-        env->vfs->writeback) {
-        (void)env->vfs->writeback(env->dbf, w->wb_lo, w->wb_hi - w->wb_lo);
-        w->wb_lo = w->wb_hi;
+    /* Every megabyte or few of direct data, ask the backend to start
+     * writing it out: the device works while the caller produces the rest,
+     * and the commit's sync waits for the tail only.  [wb_lo, wb_hi)
+     * covers the direct writes not yet handed over, holes included (the
+     * pages an aligned chunk skipped, a tree page, a short chunk that went
+     * into a hole behind): writeback of a range starts only its dirty pages.
+     * A write more than SDB_WRITEBACK_GAP away hands over the range so far
+     * and starts a new one.  With 8 MiB and a range that restarted at every
+     * hole (without handing over what it held), a transaction of 100
+     * documents of 64 KiB (5 MiB direct) never reached the hint and its
+     * commit's sync waited for all of it.  A fixed 1 MiB window made that
+     * workload, (f), a third faster, and a 256 MiB document 7% slower than
+     * 8 MiB did; the window that grows serves both. */
+    if (env->vfs->version >= 2 && env->vfs->writeback) {
+        uint64_t end = off + len;
+        /* the window grows with the transaction's direct data, a quarter
+         * of it, from 1 MiB to SDB_WRITEBACK_BYTES (8 MiB) */
+        w->wb_total += len;
+        uint64_t win = w->wb_total / 4;
+        win = win < SDB_WRITEBACK_MIN ? SDB_WRITEBACK_MIN : win > SDB_WRITEBACK_BYTES ? SDB_WRITEBACK_BYTES : win;
+        if (w->wb_hi > w->wb_lo &&
+            (end + SDB_WRITEBACK_GAP < w->wb_lo || off > w->wb_hi + SDB_WRITEBACK_GAP)) {
+            (void)env->vfs->writeback(env->dbf, w->wb_lo, w->wb_hi - w->wb_lo);
+            w->wb_lo = w->wb_hi;
+        }
+        if (w->wb_hi == w->wb_lo) {
+            w->wb_lo = off;
+            w->wb_hi = end;
+        } else {
+            w->wb_lo = off < w->wb_lo ? off : w->wb_lo;
+            w->wb_hi = end > w->wb_hi ? end : w->wb_hi;
+        }
+        if (w->wb_hi - w->wb_lo >= win) {
+            (void)env->vfs->writeback(env->dbf, w->wb_lo, w->wb_hi - w->wb_lo);
+            w->wb_lo = w->wb_hi;
+        }
     }
     pthread_mutex_lock(&env->mu);
     if (off + len > env->file_size)
