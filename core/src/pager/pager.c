@@ -1507,11 +1507,13 @@ int sdb_write_direct(sdb_env *env, sdb_wtxn *w, pgno_t pgno, const void *buf, si
      * 8 MiB did; the window that grows serves both. */
     if (env->vfs->version >= 2 && env->vfs->writeback) {
         uint64_t end = off + len;
-        /* the window grows with the transaction's direct data, a quarter
-         * of it, from 1 MiB to SDB_WRITEBACK_BYTES (8 MiB) */
+        /* the window: a quarter of the transaction's direct data so far */
         w->wb_total += len;
         uint64_t win = w->wb_total / 4;
-        win = win < SDB_WRITEBACK_MIN ? SDB_WRITEBACK_MIN : win > SDB_WRITEBACK_BYTES ? SDB_WRITEBACK_BYTES : win;
+        if (win < SDB_WRITEBACK_MIN)
+            win = SDB_WRITEBACK_MIN;
+        if (win > SDB_WRITEBACK_BYTES)
+            win = SDB_WRITEBACK_BYTES;
         if (w->wb_hi > w->wb_lo &&
             (end + SDB_WRITEBACK_GAP < w->wb_lo || off > w->wb_hi + SDB_WRITEBACK_GAP)) {
             (void)env->vfs->writeback(env->dbf, w->wb_lo, w->wb_hi - w->wb_lo);
