@@ -247,26 +247,6 @@ static void space(uint32_t ps) {
     REQUIRE_OK(db, streamdb_close(db));
 }
 
-/* Writes seed's document of len bytes in pieces of piece bytes (0: one call). */
-static int put_pieces(streamdb *db, const char *path, uint64_t seed, size_t len, size_t piece) {
-    if (!piece) return tu_put(db, path, seed, len);
-    streamdb_writer *w;
-    int rc = streamdb_writer_begin(db, path, strlen(path), &w);
-    if (rc) return rc;
-    unsigned char *buf = malloc(piece);
-    for (size_t off = 0; !rc && off < len; off += piece) {
-        size_t n = len - off < piece ? len - off : piece;
-        tu_fill(buf, n, seed, off);
-        rc = streamdb_writer_write(w, buf, n);
-    }
-    free(buf);
-    if (rc) {
-        streamdb_writer_abort(w);
-        return rc;
-    }
-    return streamdb_writer_commit(w, NULL);
-}
-
 static void content_crc(int codec) {
     static const char *const names[] = {"raw", "snappy", "aes"};
     const char *path = tu_path("crc-%d.db", codec);
@@ -280,7 +260,7 @@ static void content_crc(int codec) {
         for (size_t j = 0; j < np; j++) {
             if (pieces[j] == 1000 && sizes[i] > 200000) continue;   /* keep it quick */
             snprintf(p, sizeof p, "/crc/%zu/%zu", sizes[i], pieces[j]);
-            int rc = put_pieces(db, p, i * 16 + j, sizes[i], pieces[j]);
+            int rc = tu_put_pieces(db, p, i * 16 + j, sizes[i], pieces[j]);
             CHECKF(rc == 0, "%s: write %s = %d (%s)", names[codec], p, rc, streamdb_strerror(rc));
         }
     /* the same sizes in one transaction, where later documents go direct
@@ -288,7 +268,7 @@ static void content_crc(int codec) {
     REQUIRE_OK(db, streamdb_begin_transaction(db));
     for (size_t i = 0; i < ns; i++) {
         snprintf(p, sizeof p, "/txn/%zu", sizes[i]);
-        REQUIRE_OK(db, put_pieces(db, p, 9000 + i, sizes[i], 0));
+        REQUIRE_OK(db, tu_put_pieces(db, p, 9000 + i, sizes[i], 0));
     }
     REQUIRE_OK(db, streamdb_commit_transaction(db));
     check_db(db, names[codec]);

@@ -14,23 +14,9 @@ static streamdb *g_db;
 static size_t g_len;
 static atomic_int progress; /* operations the writer finished */
 
+/* seed's document of len bytes through a streaming writer, 1 MiB a write */
 static int put_streaming(streamdb *db, const char *path, uint64_t seed, size_t len) {
-    streamdb_writer *w = NULL;
-    int rc = streamdb_writer_begin(db, path, strlen(path), &w);
-    if (rc) return rc;
-    size_t piece = 1u << 20;
-    unsigned char *buf = malloc(piece);
-    for (size_t off = 0; off < len && rc == 0; off += piece) {
-        size_t n = len - off < piece ? len - off : piece;
-        tu_fill(buf, n, seed, off);
-        rc = streamdb_writer_write(w, buf, n);
-    }
-    free(buf);
-    if (rc) {
-        streamdb_writer_abort(w);
-        return rc;
-    }
-    return streamdb_writer_commit(w, NULL);
+    return tu_put_pieces(db, path, seed, len, 1u << 20);
 }
 
 static void *overwriter(void *arg) {

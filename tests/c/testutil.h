@@ -237,6 +237,28 @@ static inline int tu_put(streamdb *db, const char *path, uint64_t seed, size_t l
     return rc;
 }
 
+/* The same through a streaming writer, piece bytes per write (0: tu_put). */
+static inline int tu_put_pieces(streamdb *db, const char *path, uint64_t seed, size_t len,
+                                size_t piece) {
+    if (!piece) return tu_put(db, path, seed, len);
+    streamdb_writer *w = NULL;
+    int rc = streamdb_writer_begin(db, path, strlen(path), &w);
+    if (rc) return rc;
+    unsigned char *buf = (unsigned char *)malloc(piece);
+    if (!buf) { fprintf(stderr, "out of memory\n"); exit(2); }
+    for (size_t off = 0; !rc && off < len; off += piece) {
+        size_t n = len - off < piece ? len - off : piece;
+        tu_fill(buf, n, seed, off);
+        rc = streamdb_writer_write(w, buf, n);
+    }
+    free(buf);
+    if (rc) {
+        streamdb_writer_abort(w);
+        return rc;
+    }
+    return streamdb_writer_commit(w, NULL);
+}
+
 /* Checks that the given version of path is seed's document of len bytes,
  * through streamdb_get.  Returns 1 when it is, 0 (after reporting) if not. */
 #define tu_expect_doc(db, path, version, seed, len) \
